@@ -1,0 +1,204 @@
+"""Streams, kinds and the body of each kind.
+
+Wire keys are small integers so that a record is compact enough for a radio frame. Keys
+are never renumbered; new fields get new keys and older nodes ignore them.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from shelterkit.model.fields import Bool, Bytes, Enum, Int, LangText, Seq, Text, wire
+
+SHELTER_ID_CHARS = 16
+RECORD_ID_BYTES = 16
+MAX_POST_CHARS = 500  # a board post is a note on a wall, not an essay
+MAX_NAME_CHARS = 40
+
+
+class Stream(enum.IntEnum):
+    """Replication streams, in sync priority order (lowest value first)."""
+
+    ALERTS = 1
+    NOTICES = 2
+    ANPI = 3
+    STATUS = 4
+    BOARD = 5
+    CONTROL = 6
+
+
+class Kind(enum.IntEnum):
+    ALERT = 1
+    NOTICE = 2
+    POST = 3
+    MODERATION = 4
+    PERSON = 5
+    NOTE = 6
+    STATUS = 7
+    ENROL = 8
+    REVOKE = 9
+
+
+class Severity(enum.IntEnum):
+    """CAP 1.2 severity; lower value = more severe, so it sorts first."""
+
+    EXTREME = 1
+    SEVERE = 2
+    MODERATE = 3
+    MINOR = 4
+    UNKNOWN = 5
+
+
+class Urgency(enum.IntEnum):
+    IMMEDIATE = 1
+    EXPECTED = 2
+    FUTURE = 3
+    PAST = 4
+    UNKNOWN = 5
+
+
+class Certainty(enum.IntEnum):
+    OBSERVED = 1
+    LIKELY = 2
+    POSSIBLE = 3
+    UNLIKELY = 4
+    UNKNOWN = 5
+
+
+class MsgType(enum.IntEnum):
+    """CAP 1.2 msgType (Ack/Error are not carried)."""
+
+    ALERT = 1
+    UPDATE = 2
+    CANCEL = 3
+
+
+class AlertStatus(enum.IntEnum):
+    """CAP 1.2 status; only ACTUAL alerts are shown as real warnings."""
+
+    ACTUAL = 1
+    EXERCISE = 2
+    SYSTEM = 3
+    TEST = 4
+    DRAFT = 5
+
+
+class PostCategory(enum.IntEnum):
+    NEEDS = 1
+    OFFERS = 2
+    INFO = 3
+    LOOKING = 4
+
+
+class ModerationAction(enum.IntEnum):
+    HIDE = 1
+    RESTORE = 2
+
+
+_shelter = Text(max_chars=SHELTER_ID_CHARS)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertBody:
+    """An official alert (CAP 1.2 ``alert`` + one logical ``info``); authority-signed only."""
+
+    KIND: ClassVar[Kind] = Kind.ALERT
+    identifier: str = wire(1, Text(max_chars=128, allow_empty=False))
+    headline: dict[str, str] = wire(2, LangText(max_chars=160))
+    severity: Severity = wire(3, Enum(Severity), Severity.UNKNOWN)
+    urgency: Urgency = wire(4, Enum(Urgency), Urgency.UNKNOWN)
+    certainty: Certainty = wire(5, Enum(Certainty), Certainty.UNKNOWN)
+    sent_ms: int = wire(6, Int(), 0)
+    expires_ms: int = wire(7, Int(), 0)  # 0: no expiry given
+    description: dict[str, str] = wire(8, LangText(max_chars=4000, multiline=True), {})
+    instruction: dict[str, str] = wire(9, LangText(max_chars=2000, multiline=True), {})
+    event: dict[str, str] = wire(10, LangText(max_chars=120), {})
+    msg_type: MsgType = wire(11, Enum(MsgType), MsgType.ALERT)
+    references: tuple[str, ...] = wire(12, Seq(Text(max_chars=128), 16), ())
+    status: AlertStatus = wire(13, Enum(AlertStatus), AlertStatus.ACTUAL)
+    sender_name: str = wire(14, Text(max_chars=120), "")
+    areas: tuple[str, ...] = wire(15, Seq(Text(max_chars=120), 32), ())
+    targets: tuple[str, ...] = wire(16, Seq(_shelter, 64), ())  # shelter ids; empty: all
+    effective_ms: int = wire(17, Int(), 0)
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeBody:
+    """A notice for one shelter (by its node) or for the whole city (by the authority)."""
+
+    KIND: ClassVar[Kind] = Kind.NOTICE
+    notice_id: str = wire(1, Text(max_chars=64, allow_empty=False))
+    title: dict[str, str] = wire(2, LangText(max_chars=120))
+    text: dict[str, str] = wire(3, LangText(max_chars=2000, multiline=True), {})
+    shelter: str = wire(4, _shelter, "")  # "": city-wide
+    expires_ms: int = wire(5, Int(), 0)
+    withdrawn: bool = wire(6, Bool(), False)
+
+
+@dataclass(frozen=True, slots=True)
+class PostBody:
+    """A message-board post written by an evacuee and signed by the shelter's node."""
+
+    KIND: ClassVar[Kind] = Kind.POST
+    text: str = wire(1, Text(max_chars=MAX_POST_CHARS, multiline=True, allow_empty=False))
+    category: PostCategory = wire(2, Enum(PostCategory), PostCategory.INFO)
+    author: str = wire(3, Text(max_chars=MAX_NAME_CHARS), "")
+    shelter: str = wire(4, _shelter, "")
+
+
+@dataclass(frozen=True, slots=True)
+class ModerationBody:
+    KIND: ClassVar[Kind] = Kind.MODERATION
+    target: bytes = wire(1, Bytes(exact=RECORD_ID_BYTES))
+    action: ModerationAction = wire(2, Enum(ModerationAction))
+    reason: str = wire(3, Text(max_chars=200), "")
+
+
+@dataclass(frozen=True, slots=True)
+class StatusBody:
+    """A shelter's periodic status; small enough for one radio frame."""
+
+    KIND: ClassVar[Kind] = Kind.STATUS
+    shelter: str = wire(1, _shelter)
+    headcount: int = wire(2, Int(0, 100_000), 0)
+    battery_pct: int = wire(3, Int(-1, 100), -1)  # -1: unknown / mains
+    clients: int = wire(4, Int(0, 100_000), 0)
+
+
+@dataclass(frozen=True, slots=True)
+class EnrolBody:
+    """Authority statement: ``node_key`` is the node of shelter ``shelter``."""
+
+    KIND: ClassVar[Kind] = Kind.ENROL
+    node_key: bytes = wire(1, Bytes(exact=32))
+    shelter: str = wire(2, _shelter)
+    name: str = wire(3, Text(max_chars=120), "")
+
+
+@dataclass(frozen=True, slots=True)
+class RevokeBody:
+    KIND: ClassVar[Kind] = Kind.REVOKE
+    node_key: bytes = wire(1, Bytes(exact=32))
+    reason: str = wire(2, Text(max_chars=200), "")
+
+
+AnyBody = AlertBody | NoticeBody | PostBody | ModerationBody | StatusBody | EnrolBody | RevokeBody
+
+BODY_TYPES: dict[Kind, type[Any]] = {
+    cls.KIND: cls
+    for cls in (AlertBody, NoticeBody, PostBody, ModerationBody, StatusBody, EnrolBody, RevokeBody)
+}
+
+STREAM_OF: dict[Kind, Stream] = {
+    Kind.ALERT: Stream.ALERTS,
+    Kind.NOTICE: Stream.NOTICES,
+    Kind.POST: Stream.BOARD,
+    Kind.MODERATION: Stream.BOARD,
+    Kind.PERSON: Stream.ANPI,
+    Kind.NOTE: Stream.ANPI,
+    Kind.STATUS: Stream.STATUS,
+    Kind.ENROL: Stream.CONTROL,
+    Kind.REVOKE: Stream.CONTROL,
+}

@@ -72,11 +72,13 @@ def sign_record(identity: Identity, seq: int, hlc: int, body: AnyBody) -> Record
     )
 
 
-def decode_record(wire: bytes) -> Record:
+def decode_record(wire: bytes, *, verify_signature: bool = True) -> Record:
     """Parse and verify a record from its wire form.
 
     Checks size, canonical form, every field's type, the body schema and the signature.
     Whether the origin may sign this kind is a separate question (``model.trust``).
+    ``verify_signature=False`` is only for bytes read back from this node's own store,
+    where they were verified before they were written.
     """
     if len(wire) > MAX_RECORD_BYTES:
         raise ProtocolError(f"record of {len(wire)} bytes exceeds {MAX_RECORD_BYTES}")
@@ -104,6 +106,7 @@ def decode_record(wire: bytes) -> Record:
     body_type = BODY_TYPES.get(kind_e)
     if body_type is None:
         raise ProtocolError(f"kind {kind_e.name} is not supported by this version")
-    verify(origin, SIGNING_DOMAIN + codec.encode(value[:7]), sig)
+    if verify_signature:
+        verify(origin, SIGNING_DOMAIN + codec.encode(value[:7]), sig)
     body = body_from_wire(body_type, body_wire)
     return Record(origin, stream_e, seq, hlc, kind_e, body, sig, wire, record_id(wire))

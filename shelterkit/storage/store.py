@@ -1,0 +1,337 @@
+"""The node's durable record store: SQLite through aiosqlite (DESIGN §9, STYLE §4).
+
+One connection owns every write, and every write is one ``BEGIN IMMEDIATE … COMMIT``
+transaction in WAL mode with ``synchronous=FULL``: when a method returns, the records are
+on disk and may be acknowledged to a phone, a peer or the TUI. SQL stays in this module and
+returns model objects, never rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from shelterkit.errors import ProtocolError, StorageError
+from shelterkit.model.fold import entity_key
+from shelterkit.model.hlc import HybridClock
+from shelterkit.model.keys import Identity
+from shelterkit.model.kinds import STREAM_OF, AnyBody, Kind, Stream
+from shelterkit.model.record import Record, decode_record, sign_record
+
+# SQLite waits this long for a lock held by another process (an operator's sqlite3 shell)
+# before giving up; the node itself never contends with itself (one writer).
+BUSY_TIMEOUT_MS = 5000
+# Rows fetched per query when streaming ranges to a peer: bounds memory per sync batch.
+MAX_RANGE_RECORDS = 1000
+# Rejection table rows kept: one per origin; old rows are evicted beyond this.
+MAX_REJECTION_ORIGINS = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """Outcome of appending one record: stored now, already present, or conflicting."""
+
+    record: Record
+    stored: bool
+    conflict: bool = False
+
+
+def _migrations() -> list[tuple[int, str, str]]:
+    folder = resources.files("shelterkit.storage") / "migrations"
+    out = []
+    for entry in folder.iterdir():
+        name = entry.name
+        if name.endswith(".sql"):
+            out.append((int(name.split("_", 1)[0]), name, entry.read_text("utf-8")))
+    return sorted(out)
+
+
+def _translate(exc: Exception) -> StorageError:
+    if isinstance(exc, sqlite3.OperationalError) and "disk is full" in str(exc).lower():
+        return StorageError("disk full: the data partition has no space left")
+    if isinstance(exc, sqlite3.DatabaseError) and "malformed" in str(exc).lower():
+        return StorageError("database is corrupt")
+    return StorageError(f"storage failure: {exc}")
+
+
+class Store:
+    """Durable, idempotent record store. Open with ``await Store.open(path)``."""
+
+    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+        self._conn = conn
+        self._path = path
+        self._write_lock = asyncio.Lock()
+        self._closed = False
+
+    @classmethod
+    async def open(cls, path: Path) -> Store:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = await aiosqlite.connect(str(path), isolation_level=None)
+            await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            mode = await (await conn.execute("PRAGMA journal_mode = WAL")).fetchone()
+            if mode is None or str(mode[0]).lower() != "wal":
+                raise StorageError(f"cannot use WAL journal on {path}")
+            await conn.execute("PRAGMA synchronous = FULL")
+            await conn.execute("PRAGMA foreign_keys = ON")
+            store = cls(conn, path)
+            await store._migrate()
+        except sqlite3.Error as exc:
+            raise _translate(exc) from exc
+        return store
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    async def close(self) -> None:
+        """Close the connection; safe to call more than once."""
+        if self._closed:
+            return
+        self._closed = True
+        async with self._write_lock:
+            await self._conn.close()
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        if self._closed:
+            raise StorageError("store is closed")
+        async with self._write_lock:
+            try:
+                await self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._conn
+                except BaseException:
+                    await self._conn.execute("ROLLBACK")
+                    raise
+                await self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self._conn.in_transaction:
+                    await self._conn.execute("ROLLBACK")
+                raise _translate(exc) from exc
+
+    async def _migrate(self) -> None:
+        await self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms INTEGER NOT NULL)"
+        )
+        done = {row[0] for row in await self._fetchall("SELECT version FROM schema_migrations")}
+        for version, name, sql in _migrations():
+            if version in done:
+                continue
+            async with self._transaction() as db:
+                for statement in sql.split(";\n"):
+                    if statement.strip():
+                        await db.execute(statement)
+                await db.execute(
+                    "INSERT INTO schema_migrations"
+                    " VALUES (?, ?, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))",
+                    (version, name),
+                )
+
+    async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        if self._closed:
+            raise StorageError("store is closed")
+        try:
+            cursor = await self._conn.execute(sql, params)
+            rows = await cursor.fetchall()
+            await cursor.close()
+            return list(rows)
+        except sqlite3.Error as exc:
+            raise _translate(exc) from exc
+
+    # -- writes -------------------------------------------------------------------------
+
+    async def append_records(
+        self, records: Iterable[Record], received_ms: int
+    ) -> list[AppendResult]:
+        """Store verified records durably in one transaction. Idempotent by record id.
+
+        A record whose (origin, stream, seq) is already held with different content is an
+        equivocation by its signer: it is not stored and is reported as a conflict.
+        """
+        results: list[AppendResult] = []
+        async with self._transaction() as db:
+            for record in records:
+                results.append(await self._insert(db, record, received_ms))
+        return results
+
+    async def append_own(
+        self, identity: Identity, body: AnyBody, clock: HybridClock, wall_ms: int
+    ) -> Record:
+        """Sign ``body`` as this node with the next sequence number and store it durably.
+
+        Sequence allocation, signing and the insert happen under the one write lock, so a
+        sequence number is never handed out twice; the HLC's new value is persisted in the
+        same transaction.
+        """
+        async with self._transaction() as db:
+            stream = int(_stream_of(body))
+            cursor = await db.execute(
+                "SELECT max(seq) FROM records WHERE origin = ? AND stream = ?",
+                (identity.public, stream),
+            )
+            row = await cursor.fetchone()
+            floor = await self._meta_int(db, f"seq_floor:{stream}")
+            seq = max(int(row[0]) if row and row[0] is not None else 0, floor) + 1
+            record = sign_record(identity, seq, clock.now(wall_ms), body)
+            await self._insert(db, record, wall_ms)
+            await db.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('hlc_last', ?)",
+                (clock.last.to_bytes(8, "big"),),
+            )
+        return record
+
+    async def _meta_int(self, db: aiosqlite.Connection, key: str) -> int:
+        cursor = await db.execute("SELECT value FROM meta WHERE key = ?", (key,))
+        row = await cursor.fetchone()
+        return int.from_bytes(row[0], "big") if row else 0
+
+    async def _insert(
+        self, db: aiosqlite.Connection, record: Record, received_ms: int
+    ) -> AppendResult:
+        cursor = await db.execute(
+            "SELECT id FROM records WHERE origin = ? AND stream = ? AND seq = ?",
+            (record.origin, int(record.stream), record.seq),
+        )
+        existing = await cursor.fetchone()
+        if existing is not None:
+            return AppendResult(record, stored=False, conflict=bytes(existing[0]) != record.id)
+        entity = entity_key(record)
+        await db.execute(
+            "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                record.id,
+                record.origin,
+                int(record.stream),
+                record.seq,
+                record.hlc,
+                int(record.kind),
+                entity,
+                record.wire,
+                received_ms,
+            ),
+        )
+        cursor = await db.execute("SELECT hlc, origin FROM heads WHERE entity = ?", (entity,))
+        head = await cursor.fetchone()
+        if head is None or (record.hlc, record.origin) > (int(head[0]), bytes(head[1])):
+            await db.execute(
+                "INSERT OR REPLACE INTO heads VALUES (?, ?, ?, ?, ?)",
+                (entity, int(record.kind), record.hlc, record.origin, record.id),
+            )
+        await self._advance_vector(db, record)
+        return AppendResult(record, stored=True)
+
+    async def _advance_vector(self, db: aiosqlite.Connection, record: Record) -> None:
+        key = (record.origin, int(record.stream))
+        cursor = await db.execute(
+            "SELECT contiguous FROM vector WHERE origin = ? AND stream = ?", key
+        )
+        row = await cursor.fetchone()
+        head = int(row[0]) if row else 0
+        if record.seq != head + 1:
+            return  # a gap: the vector advances when the missing records arrive
+        cursor = await db.execute(
+            "SELECT seq FROM records WHERE origin = ? AND stream = ? AND seq > ? ORDER BY seq",
+            (*key, head),
+        )
+        async for (seq,) in cursor:
+            if seq != head + 1:
+                break
+            head = seq
+        await cursor.close()
+        await db.execute("INSERT OR REPLACE INTO vector VALUES (?, ?, ?)", (*key, head))
+
+    async def note_rejection(self, origin: bytes, reason: str, now_ms: int) -> bool:
+        """Count a rejected record. Returns True the first time an origin is rejected
+        (so the caller logs once per origin)."""
+        async with self._transaction() as db:
+            cursor = await db.execute("SELECT count FROM rejections WHERE origin = ?", (origin,))
+            first = await cursor.fetchone() is None
+            await db.execute(
+                "INSERT INTO rejections VALUES (?, 1, ?, ?) ON CONFLICT (origin) DO UPDATE"
+                " SET count = count + 1, last_reason = excluded.last_reason,"
+                " last_ms = excluded.last_ms",
+                (origin, reason[:200], now_ms),
+            )
+            await db.execute(
+                "DELETE FROM rejections WHERE origin IN (SELECT origin FROM rejections"
+                " ORDER BY last_ms DESC LIMIT -1 OFFSET ?)",
+                (MAX_REJECTION_ORIGINS,),
+            )
+        return first
+
+    async def set_meta_int(self, key: str, value: int) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value.to_bytes(8, "big"))
+            )
+
+    # -- reads --------------------------------------------------------------------------
+
+    async def get_meta_int(self, key: str) -> int:
+        rows = await self._fetchall("SELECT value FROM meta WHERE key = ?", (key,))
+        return int.from_bytes(rows[0][0], "big") if rows else 0
+
+    async def count(self) -> int:
+        rows = await self._fetchall("SELECT count(*) FROM records")
+        return int(rows[0][0])
+
+    async def get(self, record_id: bytes) -> Record | None:
+        rows = await self._fetchall("SELECT wire FROM records WHERE id = ?", (record_id,))
+        return _load(rows[0][0]) if rows else None
+
+    async def heads(self, kinds: Iterable[Kind] | None = None) -> dict[bytes, Record]:
+        """Current record of every entity (optionally of some kinds only)."""
+        sql = "SELECT h.entity, r.wire FROM heads h JOIN records r ON r.id = h.record_id"
+        params: list[int] = []
+        if kinds is not None:
+            params = [int(k) for k in kinds]
+            sql += f" WHERE h.kind IN ({','.join('?' * len(params))})"
+        rows = await self._fetchall(sql, params)
+        return {bytes(entity): _load(wire) for entity, wire in rows}
+
+    async def version_vector(self) -> dict[tuple[bytes, Stream], int]:
+        rows = await self._fetchall("SELECT origin, stream, contiguous FROM vector")
+        return {(bytes(o), Stream(s)): int(c) for o, s, c in rows}
+
+    async def records_range(
+        self, origin: bytes, stream: Stream, first: int, last: int, limit: int = MAX_RANGE_RECORDS
+    ) -> list[Record]:
+        """Records of (origin, stream) with ``first <= seq <= last``, in seq order."""
+        rows = await self._fetchall(
+            "SELECT wire FROM records WHERE origin = ? AND stream = ? AND seq BETWEEN ? AND ?"
+            " ORDER BY seq LIMIT ?",
+            (origin, int(stream), first, last, min(limit, MAX_RANGE_RECORDS)),
+        )
+        return [_load(wire) for (wire,) in rows]
+
+    async def rejections(self) -> dict[bytes, tuple[int, str]]:
+        rows = await self._fetchall("SELECT origin, count, last_reason FROM rejections")
+        return {bytes(o): (int(c), str(r)) for o, c, r in rows}
+
+    async def integrity_check(self) -> str:
+        rows = await self._fetchall("PRAGMA integrity_check")
+        return "; ".join(str(r[0]) for r in rows)
+
+
+def _stream_of(body: AnyBody) -> Stream:
+    return STREAM_OF[body.KIND]
+
+
+def _load(wire: bytes) -> Record:
+    try:
+        return decode_record(bytes(wire), verify_signature=False)
+    except ProtocolError as exc:
+        raise StorageError(f"stored record does not decode: {exc}") from exc
+
+
+__all__ = ["AppendResult", "Store"]

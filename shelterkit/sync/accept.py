@@ -1,0 +1,172 @@
+"""Validation of a received batch before the caller stores it (pure; DESIGN §2, §10).
+
+``accept_batch`` decodes every record (size, canonical form, schema, signature), checks
+its signer's authority with ``TrustPolicy.check`` and enforces per-(origin, stream)
+contiguity against what the caller already holds.
+
+Records beyond the contiguous head are **dropped**, not held: the requester asks again
+from its head in the next WANT, so nothing is lost, and no pending set needs a bound, an
+eviction rule or a restart story. Within one batch, records are first put in sync order
+(CONTROL first, then by origin and seq), so a batch that carries an enrolment and then the
+enrolled node's records is accepted whole, whatever order the peer used.
+
+Duplicates (seq at or below the head) are recognised from the record header alone, before
+any signature check: a record already held costs a parse, not a verification, and is never
+stored twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import cbor2
+
+from shelterkit.errors import ProtocolError, TrustError
+from shelterkit.model.keys import PUBLIC_KEY_BYTES
+from shelterkit.model.kinds import Stream
+from shelterkit.model.record import MAX_RECORD_BYTES, Record, decode_record, record_id
+from shelterkit.model.trust import TrustPolicy
+from shelterkit.sync.limits import MAX_REJECTION_ORIGINS, SYNC_BATCH_RECORDS
+from shelterkit.sync.vector import Key, VersionVector, sync_order
+
+# A batch larger than the largest any link sends is cut here before any decoding work.
+MAX_ACCEPT_BATCH_RECORDS = 4 * SYNC_BATCH_RECORDS
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Rejection:
+    """A record that is not stored, and why. ``origin`` is None if it could not be read."""
+
+    record_id: bytes
+    origin: bytes | None
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BatchResult:
+    accepted: tuple[Record, ...]  # in the order to store them
+    rejected: tuple[Rejection, ...]  # invalid: bad form, signature or authority
+    duplicates: int  # already held (seq at or below the head): a no-op
+    beyond_head: int  # valid-looking but not contiguous with the head: dropped, asked again
+    have: VersionVector  # the caller's vector once ``accepted`` is stored
+
+
+@dataclasses.dataclass(slots=True)
+class RejectionTally:
+    """Rejections counted per origin, in a bounded table (log once per origin)."""
+
+    max_origins: int = MAX_REJECTION_ORIGINS
+    by_origin: dict[bytes, int] = dataclasses.field(default_factory=dict)
+    unattributed: int = 0  # unreadable records, and origins beyond the table's cap
+
+    def count(self, origin: bytes | None) -> bool:
+        """Count one rejection; True the first time ``origin`` is seen (log it then)."""
+        if origin is None:
+            self.unattributed += 1
+            return False
+        if origin in self.by_origin:
+            self.by_origin[origin] += 1
+            return False
+        if len(self.by_origin) >= self.max_origins:
+            self.unattributed += 1
+            return False
+        self.by_origin[origin] = 1
+        return True
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_origin.values()) + self.unattributed
+
+
+def _peek(wire: bytes) -> tuple[bytes, Stream, int] | None:
+    """(origin, stream, seq) read from an unverified record, or None if unreadable."""
+    try:
+        value = cbor2.loads(wire)
+        origin, stream, seq = value[1], Stream(value[2]), value[3]
+    except Exception:  # any malformed input: the full decode will say why
+        return None
+    if not isinstance(origin, bytes) or len(origin) != PUBLIC_KEY_BYTES:
+        return None
+    if not isinstance(seq, int) or isinstance(seq, bool):
+        return None
+    return origin, stream, seq
+
+
+def accept_batch(
+    wires: Sequence[bytes],
+    trust: TrustPolicy,
+    have: VersionVector,
+    *,
+    tally: RejectionTally | None = None,
+) -> BatchResult:
+    """Split ``wires`` into records to store and records to refuse, with reasons.
+
+    ``trust`` is not modified: enrolments and revocations accepted earlier in the batch
+    are applied to a scratch copy so that later records in the same batch see them. The
+    caller stores ``accepted`` in order, commits, and then calls ``trust.learn`` on each.
+    """
+    rejected: list[Rejection] = []
+
+    def reject(wire: bytes, origin: bytes | None, reason: str) -> None:
+        rejected.append(Rejection(record_id(wire), origin, reason))
+        if tally is not None:
+            tally.count(origin)
+
+    if len(wires) > MAX_ACCEPT_BATCH_RECORDS:
+        for wire in wires[MAX_ACCEPT_BATCH_RECORDS:]:
+            reject(wire, None, "batch too large")
+        wires = wires[:MAX_ACCEPT_BATCH_RECORDS]
+
+    duplicates = 0
+    seen: set[bytes] = set()
+    decoded: list[Record] = []
+    for wire in wires:
+        if not isinstance(wire, bytes) or len(wire) > MAX_RECORD_BYTES:
+            reject(bytes(wire)[:MAX_RECORD_BYTES], None, "record too large")
+            continue
+        header = _peek(wire)
+        if header is not None and header[2] <= have.head(header[0], header[1]):
+            duplicates += 1  # already held: never stored twice, no need to verify
+            continue
+        rid = record_id(wire)
+        if rid in seen:
+            duplicates += 1
+            continue
+        seen.add(rid)
+        try:
+            decoded.append(decode_record(wire))
+        except ProtocolError as exc:  # includes TrustError for a bad signature
+            reject(wire, header[0] if header else None, str(exc))
+
+    decoded.sort(key=lambda r: sync_order(r.origin, r.stream, r.seq))
+    scratch = dataclasses.replace(trust, enrolled=dict(trust.enrolled), revoked=set(trust.revoked))
+    heads: dict[Key, int] = {}
+    accepted: list[Record] = []
+    beyond_head = 0
+    for record in decoded:
+        key = (record.origin, record.stream)
+        head = heads.get(key, have.head(*key))
+        if record.seq <= head:
+            # a second record with a seq we just accepted: two versions of one slot
+            reject(record.wire, record.origin, f"fork: second record for seq {record.seq}")
+            continue
+        if record.seq > head + 1:
+            beyond_head += 1
+            continue
+        try:
+            scratch.check(record)
+            if record.stream is Stream.CONTROL:
+                scratch.learn(record)
+        except TrustError as exc:
+            reject(record.wire, record.origin, str(exc))
+            continue
+        heads[key] = record.seq
+        accepted.append(record)
+
+    new_have = have
+    if heads:
+        merged = dict(have.items())
+        merged.update(heads)
+        new_have = VersionVector(merged)
+    return BatchResult(tuple(accepted), tuple(rejected), duplicates, beyond_head, new_have)

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from shelterkit.net.clients import active_leases, read_lease_file
 from shelterkit.net.render import write_rendered
 from shelterkit.net.settings import NetworkSettings
 
@@ -204,7 +205,9 @@ def test_phone_gets_lease_with_captive_portal_option(shelter: Shelter, system: A
     # busybox exports option 114 as "opt114" in hex: the URL exactly, no trailing NUL
     url = bytes.fromhex(lease["opt114"]).decode("utf-8")
     assert url == "http://shelter.lan/api/captive-portal"
-    assert ip in (shelter.tmp / "dnsmasq.leases").read_text(encoding="utf-8")
+    # the node counts the phone from dnsmasq's lease file
+    leases = active_leases(read_lease_file(shelter.settings.dhcp_lease_file), time.time())
+    assert [str(lease.ip) for lease in leases] == [ip]
 
 
 def test_every_name_resolves_to_the_portal(shelter: Shelter, system: Any) -> None:

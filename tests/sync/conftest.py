@@ -56,9 +56,7 @@ def make_city(rng: random.Random, size: int, *, enrol_all: bool = True) -> City:
     nodes = [Identity(rng.randbytes(32)) for _ in range(size)]
     replicas = [
         MemoryReplica(
-            TrustPolicy(
-                frozenset({authority.public}), own_key=node.public, own_shelter=f"s{index}"
-            )
+            TrustPolicy(frozenset({authority.public}), own_key=node.public, own_shelter=f"s{index}")
         )
         for index, node in enumerate(nodes)
     ]

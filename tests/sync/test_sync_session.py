@@ -8,7 +8,7 @@ from conftest import City
 
 from shelterkit.model.kinds import AlertBody, NoticeBody, Stream
 from shelterkit.sync.memory import MemoryLink, sync_pair
-from shelterkit.sync.messages import MessageType, decode_payload
+from shelterkit.sync.messages import FrameBuffer, Hello, Summary, decode_payload
 from shelterkit.sync.session import (
     RecordsReceived,
     SessionConfig,
@@ -70,7 +70,9 @@ def test_records_arrive_in_priority_order_control_first(city_factory: Callable[.
                     if isinstance(event, RecordsReceived):
                         result = receiver.store(event.records, 0)
                         order += [r.stream for r in result.accepted]
-            link.inbox[1 - side].append(link.replicas[side].drive(session, events, 0))
+            reply = link.replicas[side].drive(session, events, 0)
+            if reply:
+                link.inbox[1 - side].append(reply)
     assert order == sorted(order, key=priority_rank)
     assert order[0] is Stream.CONTROL and order[-1] is Stream.BOARD
     assert set(order) == set(SYNC_PRIORITY) - {Stream.ANPI}
@@ -136,9 +138,9 @@ def test_responder_that_receives_hello_first(city_factory: Callable[..., City]) 
     assert server.receive(hello, 0.0)[0].node == city.nodes[0].public  # type: ignore[union-attr]
     assert server.state is State.HELLO_RECEIVED
     reply = server.send(Start())
-    kinds = [decode_payload(reply[2:])]
-    assert isinstance(kinds[0], type(kinds[0])) and server.state is State.SYNCING
-    assert MessageType.HELLO == 1
+    sent = [decode_payload(p) for p in FrameBuffer(65535).feed(reply)]
+    assert [type(m) for m in sent] == [Hello, Summary]  # HELLO, then at once the summary
+    assert server.state is State.SYNCING
 
 
 def test_sessions_report_bytes_and_messages(city_factory: Callable[..., City]) -> None:

@@ -5,6 +5,8 @@
 """
 
 from shelterkit.net.apply import ApplyError, ApplyTargets, apply
+from shelterkit.net.backhaul import BackhaulMonitor, UplinkState
+from shelterkit.net.clients import Lease, active_leases, read_lease_file
 from shelterkit.net.render import RENDERED_FILES, render_all, write_rendered
 from shelterkit.net.settings import NetworkSettings, ssid_for
 
@@ -12,8 +14,13 @@ __all__ = [
     "RENDERED_FILES",
     "ApplyError",
     "ApplyTargets",
+    "BackhaulMonitor",
+    "Lease",
     "NetworkSettings",
+    "UplinkState",
+    "active_leases",
     "apply",
+    "read_lease_file",
     "render_all",
     "ssid_for",
     "write_rendered",

@@ -35,9 +35,9 @@ DHCP_OPTION_CAPTIVE_PORTAL = 114
 # Entries in the per-client meters of the firewall: one per phone, more than the largest pool
 # a /22 can give (1022 hosts); nftables needs a size for dynamic sets.
 NFT_CLIENT_METER_ENTRIES = 4096
-# A new-connection burst a page load needs: a browser opens ~6 connections per host
-# (RFC 9112 §9.4 advice; Chromium's per-host limit), the captive browser a few more.
-NFT_NEW_CONNECTION_BURST = 60
+# New connections a phone may open in a burst: Chromium opens at most 6 per host
+# (kMaxSocketsPerGroup, net/socket/client_socket_pool_manager.cc); 60 allows ten page loads.
+NFT_NEW_CONNECTION_BURST_PACKETS = 60
 # hostapd's control socket directory (Debian's hostapd.conf default), read by hostapd_cli.
 HOSTAPD_CTRL_DIR = "/run/hostapd"
 
@@ -198,7 +198,7 @@ def render_nftables(settings: NetworkSettings) -> str:
         "reject with tcp reset",
         f"        tcp dport {portal_tcp} ct state new add @portal_rate "
         f"{{ ip saddr limit rate over {settings.client_new_connections_per_s}/second "
-        f"burst {NFT_NEW_CONNECTION_BURST} packets }} reject with tcp reset",
+        f"burst {NFT_NEW_CONNECTION_BURST_PACKETS} packets }} reject with tcp reset",
         f"        ip daddr {portal} tcp dport {portal_tcp} accept",
         "        meta l4proto tcp reject with tcp reset",
         "        reject with icmpx admin-prohibited",

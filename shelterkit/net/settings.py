@@ -30,18 +30,19 @@ MAX_HOSTAPD_STATIONS = 2007
 JP_24GHZ_CHANNELS = range(1, 14)
 # Addresses right after the portal kept out of the DHCP pool for staff equipment (an
 # external access point, a laptop): a local planning choice.
-DHCP_RESERVED_AFTER_PORTAL = 8
+DHCP_RESERVED_AFTER_PORTAL_ADDRS = 8
 # Devices per evacuee to plan for (a phone, sometimes a tablet): a planning assumption,
 # not a measurement; it only sizes the pool.
 DEVICES_PER_EVACUEE = 1.5
 # The derived pool holds this many times the expected devices, so phones that left the
 # shelter do not exhaust it before their leases expire: a planning choice.
-DHCP_POOL_HEADROOM = 2
+DHCP_POOL_HEADROOM_FACTOR = 2
 # Lease times: long when the pool has headroom, short when it had to be capped by the
 # subnet so that addresses of departed phones come back sooner (dnsmasq accepts seconds).
 DHCP_LEASE_LONG_S = 12 * 3600
 DHCP_LEASE_SHORT_S = 3600
-# dnsmasq refuses leases shorter than 2 minutes ("lease time too short"; dnsmasq(8)).
+# dnsmasq silently raises shorter leases to two minutes (dnsmasq(8), --dhcp-range), so a
+# shorter setting would not mean what it says.
 DHCP_LEASE_MIN_S = 120
 # Ports the evacuee side needs for DNS and DHCP (RFC 1035, RFC 2131) and the port that is
 # redirected to the portal (HTTP, RFC 9110): none of them may carry the admin API.
@@ -187,8 +188,8 @@ class NetworkSettings:
             raise ConfigError("network: set both dhcp_range_start and dhcp_range_end, or neither")
         # the pool sits above the portal and its reserved block, or below the portal when
         # that side is too small and the other is larger
-        wanted = max(self.expected_devices * DHCP_POOL_HEADROOM, self.max_clients)
-        above_first = self.portal_ip + 1 + DHCP_RESERVED_AFTER_PORTAL
+        wanted = max(self.expected_devices * DHCP_POOL_HEADROOM_FACTOR, self.max_clients)
+        above_first = self.portal_ip + 1 + DHCP_RESERVED_AFTER_PORTAL_ADDRS
         above_last = self.subnet.broadcast_address - 1
         below_first = self.subnet.network_address + 1
         below_last = self.portal_ip - 1
@@ -208,7 +209,7 @@ class NetworkSettings:
         """The lease time, as configured or derived from the pool's headroom."""
         if self.dhcp_lease_s is not None:
             return self.dhcp_lease_s
-        if self.dhcp_pool_size() >= self.expected_devices * DHCP_POOL_HEADROOM:
+        if self.dhcp_pool_size() >= self.expected_devices * DHCP_POOL_HEADROOM_FACTOR:
             return DHCP_LEASE_LONG_S
         return DHCP_LEASE_SHORT_S
 

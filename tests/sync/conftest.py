@@ -64,6 +64,9 @@ def make_city(rng: random.Random, size: int, *, enrol_all: bool = True) -> City:
     if enrol_all:
         for index in range(size):
             city.enrol(index)
+        wires = [r.wire for r in replicas[0].records()]
+        for replica in replicas[1:]:
+            replica.store(wires, WALL_MS)  # as if provisioned with the enrolment list
     return city
 
 

@@ -49,7 +49,8 @@ def test_idle_round_between_converged_peers_is_small(city_factory: Callable[...,
 
 
 def test_records_arrive_in_priority_order_control_first(city_factory: Callable[..., City]) -> None:
-    city = city_factory(size=2)
+    city = city_factory(size=2, enrol_all=False)
+    city.enrol(0)
     city.post(0, "board")
     city.status(0, 3)
     alert = AlertBody(identifier="a1", headline={"ja": "避難指示"})

@@ -1,0 +1,182 @@
+"""The node's configuration: one declared schema, loaded from TOML, documented in place.
+
+Every setting is a dataclass field with a default and a ``doc``; ``shelterkit config
+--example`` renders this schema as a commented TOML file, and a test fails if a field has no
+doc. Unknown sections or keys are an error, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shelterkit.errors import ConfigError
+
+
+def setting(default: Any, doc: str) -> Any:
+    if isinstance(default, list | dict):
+        return field(default_factory=lambda: type(default)(default), metadata={"doc": doc})
+    return field(default=default, metadata={"doc": doc})
+
+
+@dataclass(frozen=True, slots=True)
+class ShelterSettings:
+    """[shelter] — which shelter this node serves."""
+
+    id: str = setting("S00", "Shelter id from the city's inventory (e.g. S01).")
+    name_ja: str = setting("デモ避難所", "Shelter name in Japanese, shown on the portal.")
+    name_en: str = setting("Demo Shelter", "Shelter name in English.")
+    address: str = setting("", "Street address, shown on the shelter information page.")
+    capacity: int = setting(100, "Designed capacity in people (sizes DHCP and rate limits).")
+    timezone: str = setting("Asia/Tokyo", "Time zone used to show times to people.")
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSettings:
+    """[node] — the node process."""
+
+    data_dir: str = setting("shelterkit-data", "Data directory (database, keys). Relative to cwd.")
+    listen: str = setting("127.0.0.1:8080", "HOST:PORT of the evacuee portal.")
+    authority_keys: list[str] = setting(
+        [], "Hex Ed25519 public keys of city hall whose alerts this node trusts."
+    )
+    hub_url: str = setting("", "City-hall hub URL to sync with; empty: no hub.")
+
+
+@dataclass(frozen=True, slots=True)
+class PortalSettings:
+    """[portal] — the evacuee web portal."""
+
+    hostname: str = setting(
+        "shelter.lan", "Name of the portal on the shelter Wi-Fi (DNS answers it locally)."
+    )
+    public_url: str = setting(
+        "", "URL phones are sent to (default: http://<hostname>/). Set for tests and demos."
+    )
+    extra_hosts: list[str] = setting(
+        [], "Further host names or addresses that are this portal (e.g. the Wi-Fi address)."
+    )
+    default_language: str = setting("ja", "Language used when the phone asks for none we have.")
+    post_burst: int = setting(5, "Board posts one phone may make at once before waiting.")
+    post_interval_s: int = setting(30, "Seconds after which a phone earns one more post.")
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    shelter: ShelterSettings = field(default_factory=ShelterSettings)
+    node: NodeSettings = field(default_factory=NodeSettings)
+    portal: PortalSettings = field(default_factory=PortalSettings)
+
+    def with_overrides(self, *, data_dir: str | None = None, listen: str | None = None) -> Config:
+        node = self.node
+        if data_dir is not None:
+            node = dataclasses.replace(node, data_dir=data_dir)
+        if listen is not None:
+            node = dataclasses.replace(node, listen=listen)
+        return dataclasses.replace(self, node=node)
+
+
+SECTIONS: dict[str, type[Any]] = {
+    f.name: f.default_factory  # type: ignore[misc]
+    for f in dataclasses.fields(Config)
+}
+
+
+def _check_value(section: str, f: dataclasses.Field[Any], expected: Any, value: Any) -> Any:
+    origin = getattr(expected, "__origin__", expected)
+    if origin is list:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"[{section}] {f.name}: expected a list of strings")
+        return list(value)
+    if origin is int and (not isinstance(value, int) or isinstance(value, bool)):
+        raise ConfigError(f"[{section}] {f.name}: expected an integer, got {value!r}")
+    if origin is str and not isinstance(value, str):
+        raise ConfigError(f"[{section}] {f.name}: expected a string, got {value!r}")
+    if origin is bool and not isinstance(value, bool):
+        raise ConfigError(f"[{section}] {f.name}: expected true or false, got {value!r}")
+    return value
+
+
+def parse_config(text: str, source: str = "<config>") -> Config:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
+    sections: dict[str, Any] = {}
+    for name, values in raw.items():
+        cls = SECTIONS.get(name)
+        if cls is None:
+            raise ConfigError(f"{source}: unknown section [{name}]")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{source}: [{name}] must be a table")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        hints = typing.get_type_hints(cls)
+        kwargs = {}
+        for key, value in values.items():
+            if key not in fields:
+                raise ConfigError(f"{source}: unknown key {key!r} in [{name}]")
+            kwargs[key] = _check_value(name, fields[key], hints[key], value)
+        sections[name] = cls(**kwargs)
+    config = Config(**sections)
+    validate(config)
+    return config
+
+
+def load_config(path: Path | None) -> Config:
+    if path is None:
+        return Config()
+    try:
+        text = path.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config {path}: {exc}") from exc
+    return parse_config(text, str(path))
+
+
+def validate(config: Config) -> None:
+    host, sep, port = config.node.listen.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"[node] listen: expected HOST:PORT, got {config.node.listen!r}")
+    for key in config.node.authority_keys:
+        try:
+            if len(bytes.fromhex(key)) != 32:
+                raise ValueError
+        except ValueError:
+            raise ConfigError(f"[node] authority_keys: {key!r} is not a 64-hex-digit key") from None
+    url = config.portal.public_url
+    if url and not (url.startswith("http://") or url.startswith("https://")):
+        raise ConfigError("[portal] public_url: expected an http:// or https:// URL")
+    if config.portal.default_language not in ("ja", "en"):
+        raise ConfigError("[portal] default_language: expected 'ja' or 'en'")
+    if config.portal.post_burst < 1 or config.portal.post_interval_s < 1:
+        raise ConfigError("[portal] post_burst and post_interval_s must be at least 1")
+    if not 0 < config.shelter.capacity <= 100_000:
+        raise ConfigError("[shelter] capacity: expected 1 to 100000")
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def example_config() -> str:
+    """A complete, commented configuration with every default."""
+    lines = ["# shelterkit node configuration (TOML). Every key is optional.", ""]
+    defaults = Config()
+    for section in dataclasses.fields(Config):
+        value = getattr(defaults, section.name)
+        lines.append(f"# {type(value).__doc__}")
+        lines.append(f"[{section.name}]")
+        for f in dataclasses.fields(value):
+            lines.append(f"# {f.metadata['doc']}")
+            lines.append(f"{f.name} = {_toml_value(getattr(value, f.name))}")
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,171 @@
+"""The shelter node: owns the store, the identity, the clock, trust and the live state.
+
+Every change (a post, a received record) goes through here: it is checked, committed
+durably, folded into the in-memory heads, and ``generation`` is bumped so that the portal
+re-renders its cached pages once per change.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from shelterkit.config import Config
+from shelterkit.errors import ProtocolError, StorageError, TrustError
+from shelterkit.model.fold import entity_key, newer
+from shelterkit.model.hlc import HybridClock
+from shelterkit.model.keys import SEED_BYTES, Identity, short_id
+from shelterkit.model.kinds import AnyBody, Kind
+from shelterkit.model.record import Record, decode_record
+from shelterkit.model.trust import TrustPolicy
+from shelterkit.paths import DataPaths, write_private_file
+from shelterkit.storage.store import Store
+
+log = logging.getLogger(__name__)
+
+# Kinds kept folded in memory for the portal; safety registrations (many) stay in SQL.
+MEMORY_KINDS = (Kind.ALERT, Kind.NOTICE, Kind.POST, Kind.MODERATION, Kind.STATUS)
+
+
+def load_or_create_identity(p: Path, random_bytes: Callable[[int], bytes]) -> Identity:
+    if p.exists():
+        try:
+            seed = bytes.fromhex(p.read_text("ascii").strip())
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise StorageError(f"node key {p} is unreadable; restore it from the bundle") from exc
+        if len(seed) != SEED_BYTES:
+            raise StorageError(f"node key {p} has the wrong length")
+        return Identity(seed)
+    identity = Identity.from_random(random_bytes(SEED_BYTES))
+    write_private_file(p, identity.seed.hex().encode() + b"\n")
+    return identity
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    stored: tuple[Record, ...]
+    duplicates: int
+    rejected: tuple[tuple[bytes, str], ...]  # (origin or b"", reason)
+
+
+class Node:
+    """A running node's state. Create with ``await Node.open(config, wall_ms)``."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        identity: Identity,
+        trust: TrustPolicy,
+        clock: HybridClock,
+        wall_ms: Callable[[], int],
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.identity = identity
+        self.trust = trust
+        self.clock = clock
+        self.wall_ms = wall_ms
+        self.heads: dict[bytes, Record] = {}
+        self.generation = 0
+        self.record_count = 0
+        self.last_sync_ms: int | None = None
+
+    @classmethod
+    async def open(
+        cls,
+        config: Config,
+        wall_ms: Callable[[], int],
+        random_bytes: Callable[[int], bytes] = os.urandom,
+    ) -> Node:
+        paths = DataPaths(Path(config.node.data_dir))
+        paths.root.mkdir(parents=True, exist_ok=True)
+        identity = load_or_create_identity(paths.node_key, random_bytes)
+        store = await Store.open(paths.database)
+        authorities = frozenset(bytes.fromhex(k) for k in config.node.authority_keys)
+        trust = TrustPolicy(authorities, own_key=identity.public, own_shelter=config.shelter.id)
+        clock = HybridClock(await store.get_meta_int("hlc_last"))
+        node = cls(config, store, identity, trust, clock, wall_ms)
+        for record in (await store.heads([Kind.ENROL, Kind.REVOKE])).values():
+            trust.learn(record)
+        node.heads = await store.heads(MEMORY_KINDS)
+        node.record_count = await store.count()
+        log.info(
+            "node %s for shelter %s: %d records",
+            short_id(identity.public),
+            config.shelter.id,
+            node.record_count,
+        )
+        return node
+
+    async def close(self) -> None:
+        await self.store.close()
+
+    def _fold_in(self, records: Iterable[Record]) -> None:
+        changed = False
+        for record in records:
+            self.record_count += 1
+            if record.kind in (Kind.ENROL, Kind.REVOKE):
+                self.trust.learn(record)
+            if record.kind not in MEMORY_KINDS:
+                continue
+            key = entity_key(record)
+            current = self.heads.get(key)
+            if current is None or newer(record, current):
+                self.heads[key] = record
+                changed = True
+        if changed:
+            self.generation += 1
+
+    async def publish(self, body: AnyBody) -> Record:
+        """Sign ``body`` as this node and store it durably; returns once committed."""
+        record = await self.store.append_own(self.identity, body, self.clock, self.wall_ms())
+        self._fold_in([record])
+        return record
+
+    async def ingest(self, wires: Sequence[bytes]) -> IngestResult:
+        """Verify and durably store records from a peer or a file.
+
+        Bad records are counted per origin and logged once per origin; nothing but valid,
+        trusted records is stored.
+        """
+        now = self.wall_ms()
+        accepted: list[Record] = []
+        rejected: list[tuple[bytes, str]] = []
+        for wire in wires:
+            try:
+                record = decode_record(wire)
+                if record.kind in (Kind.ENROL, Kind.REVOKE):
+                    self.trust.check(record)
+                    self.trust.learn(record)  # later records in this batch may depend on it
+                else:
+                    self.trust.check(record)
+            except (ProtocolError, TrustError) as exc:
+                origin = _origin_hint(wire)
+                rejected.append((origin, str(exc)))
+                if await self.store.note_rejection(origin, str(exc), now):
+                    log.warning("rejected record from %s: %s", short_id(origin) or "?", exc)
+                continue
+            self.clock.observe(record.hlc, now)
+            accepted.append(record)
+        results = await self.store.append_records(accepted, now) if accepted else []
+        stored = tuple(r.record for r in results if r.stored)
+        for r in results:
+            if r.conflict:
+                log.warning("equivocation by %s at seq %d", short_id(r.record.origin), r.record.seq)
+        self._fold_in(stored)
+        return IngestResult(stored, sum(1 for r in results if not r.stored), tuple(rejected))
+
+    def is_authority(self, key: bytes) -> bool:
+        return self.trust.is_authority(key)
+
+
+def _origin_hint(wire: bytes) -> bytes:
+    """Best-effort origin of an unparseable record, for per-origin rejection counts."""
+    # Canonical layout: 0x88 (array of 8), 0x01 (v=1), 0x58 0x20 (bytes, 32), origin…
+    if len(wire) >= 36 and wire[:4] == b"\x88\x01\x58\x20":
+        return wire[4:36]
+    return b""

@@ -2,10 +2,11 @@
 
 Order: validate and render (pure) → check that the interfaces exist → let the real tools check
 the new files (``nft -c``, ``dnsmasq --test``) while nothing has changed yet → remember the
-current files → write the new ones atomically → give the Wi-Fi interface the portal address and
-bring it up (pyroute2) → reload the services. If any step after the first write fails, the
-previous files are put back, an address this run added is removed, the reload commands are run
-again for the old files, and ``ApplyError`` says which step failed.
+current files → write the new ones atomically → IPv4 forwarding for internet sharing → give
+the Wi-Fi interface the portal address and bring it up (pyroute2) → reload the services. If
+any step after the first write fails, the previous files (and forwarding) are put back, an
+address this run added is removed, the reload commands are run again for the old files, and
+``ApplyError`` says which step failed.
 
 This needs root (CAP_NET_ADMIN and write access to /etc); the node service itself never calls
 it. It is exercised in a network namespace by tests/net/test_apply.py.
@@ -72,6 +73,9 @@ class ApplyTargets:
         ("systemctl", "reload-or-restart", "dnsmasq.service"),
         ("systemctl", "reload-or-restart", "hostapd.service"),
     )
+    # internet sharing needs IPv4 forwarding: now (ip_forward) and after a reboot (sysctl.d)
+    sysctl_conf: Path = Path("/etc/sysctl.d/90-shelterkit-forwarding.conf")
+    ip_forward: Path = Path("/proc/sys/net/ipv4/ip_forward")
     # run on rollback when there was no previous nftables file: drop the table just loaded
     unload_commands: tuple[tuple[str, ...], ...] = (("nft", "delete", "table", "inet", NFT_TABLE),)
     configure_interface: bool = True
@@ -114,12 +118,16 @@ def apply(
 
     paths = targets.paths()
     previous = {name: _read_previous(path) for name, path in paths.items()}
+    previous_sysctl = _read_previous(targets.sysctl_conf)
+    previous_forward = _read_previous(targets.ip_forward)
     added_address = False
     step = "write"
     try:
         for name, path in paths.items():
             path.parent.mkdir(parents=True, exist_ok=True)
             write_atomically(path, rendered[name])
+        step = "forwarding"
+        _set_forwarding(settings, targets)
         if targets.configure_interface:
             step = "interface"
             added_address = configure_portal_interface(settings)
@@ -128,6 +136,12 @@ def apply(
     except (ShelterkitError, OSError) as exc:
         log.error("network apply failed at %s: %s; restoring the previous files", step, exc)
         _restore(previous, paths)
+        _restore({"sysctl": previous_sysctl}, {"sysctl": targets.sysctl_conf})
+        if previous_forward is not None and settings.internet_sharing:
+            try:
+                targets.ip_forward.write_bytes(previous_forward)
+            except OSError as again:
+                log.error("could not restore %s: %s", targets.ip_forward, again)
         if added_address:
             with contextlib.suppress(ShelterkitError):
                 remove_portal_address(settings)
@@ -137,11 +151,30 @@ def apply(
         ) from None
 
 
+def _set_forwarding(settings: NetworkSettings, targets: ApplyTargets) -> None:
+    """Sharing on: forward now and after a reboot. Off: only stop asking for it at boot.
+
+    Forwarding is never switched off at runtime, because other software on the machine may
+    rely on it; the firewall already refuses everything from the evacuee side.
+    """
+    if settings.internet_sharing:
+        targets.sysctl_conf.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(targets.sysctl_conf, "net.ipv4.ip_forward = 1\n")
+        targets.ip_forward.write_text("1\n", encoding="ascii")
+    else:
+        targets.sysctl_conf.unlink(missing_ok=True)
+
+
 def configure_portal_interface(settings: NetworkSettings) -> bool:
-    """Give the Wi-Fi interface the portal address and bring it up; True if added now."""
+    """Give the Wi-Fi interface the portal address and bring it up; True if added now.
+
+    If bringing the link up fails, an address added here is removed again before raising.
+    """
     from pyroute2 import IPRoute, NetlinkError
 
     iface = settings.portal_interface
+    address = {"address": str(iface.ip), "prefixlen": iface.network.prefixlen}
+    added = False
     try:
         with IPRoute() as ipr:
             index = _lookup(ipr, settings.wifi_interface)
@@ -151,13 +184,18 @@ def configure_portal_interface(settings: NetworkSettings) -> bool:
                 for a in ipr.get_addr(index=index, family=socket.AF_INET)
             )
             if not present:
-                ipr.addr(
-                    "add", index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen
-                )
-            ipr.link("set", index=index, state="up")
+                ipr.addr("add", index=index, **address)
+                added = True
+            try:
+                ipr.link("set", index=index, state="up")
+            except NetlinkError:
+                if added:
+                    with contextlib.suppress(NetlinkError):
+                        ipr.addr("del", index=index, **address)
+                raise
     except NetlinkError as exc:
         raise ApplyError(f"{settings.wifi_interface}: netlink error {exc.code}: {exc}") from None
-    return not present
+    return added
 
 
 def remove_portal_address(settings: NetworkSettings) -> None:

@@ -32,6 +32,7 @@ APPLY_SCRIPT = textwrap.dedent(
         hostapd=out / "hostapd.conf",
         dnsmasq=out / "dnsmasq.conf",
         nftables=out / "nftables.conf",
+        sysctl_conf=out.parent / "sysctl.d" / "90-shelterkit-forwarding.conf",
         reload_commands=(("nft", "-f", "{nftables}"), *extra),
         **({"check_commands": tuple(checks)} if checks else {}),
     )
@@ -165,3 +166,33 @@ def test_apply_script_imports_from_repo() -> None:
         cwd=REPO,
     )
     assert done.stdout.startswith(str(REPO))
+
+
+def _forwarding(system: Any, ns: str) -> str:
+    # ip_forward is per network namespace: this reads the test namespace's own value
+    done = system.run("ip", "netns", "exec", ns, "cat", "/proc/sys/net/ipv4/ip_forward")
+    return done.stdout.strip()
+
+
+def test_sharing_turns_forwarding_on_and_rollback_turns_it_back(
+    system: Any, netns: str, wifi: str, unique: str, tmp_path: Path
+) -> None:
+    uplink = f"sku{unique}"
+    system.run(
+        "ip", "-n", netns, "link", "add", uplink, "type", "veth", "peer", "name", f"skr{unique}"
+    )  # fmt: skip
+    out = tmp_path / "etc"
+    sysctl = tmp_path / "sysctl.d" / "90-shelterkit-forwarding.conf"
+    sharing = {"wifi_interface": wifi, "uplink_interface": uplink, "internet_sharing": True}
+    assert _forwarding(system, netns) == "0"
+    failed = _apply(system, netns, out, sharing, extra=[["false"]])
+    assert failed["type"] == "ApplyError"
+    assert _forwarding(system, netns) == "0" and not sysctl.exists()
+
+    assert _apply(system, netns, out, sharing) == {"ok": True}
+    assert _forwarding(system, netns) == "1"
+    assert sysctl.read_text(encoding="utf-8") == "net.ipv4.ip_forward = 1\n"
+    assert "masquerade" in system.run("ip", "netns", "exec", netns, "nft", "list", "ruleset").stdout
+    # sharing off again: nothing asks for forwarding at the next boot
+    assert _apply(system, netns, out, {"wifi_interface": wifi, "uplink_interface": uplink})["ok"]
+    assert not sysctl.exists()

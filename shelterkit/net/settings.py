@@ -150,6 +150,28 @@ class NetworkSettings:
         return settings
 
     @classmethod
+    def for_shelter(
+        cls,
+        raw: Mapping[str, Any],
+        *,
+        shelter_id: str,
+        shelter_name_ja: str,
+        shelter_capacity: int,
+        portal_hostname: str,
+    ) -> NetworkSettings:
+        """The ``[network]`` section completed from the shelter's own settings.
+
+        The SSID comes from the shelter's name (``ssid_for``), the capacity and the portal's
+        host name from their sections; a key written in ``[network]`` wins.
+        """
+        derived = {
+            "ssid": ssid_for(shelter_name_ja, shelter_id),
+            "shelter_capacity": shelter_capacity,
+            "portal_hostname": portal_hostname,
+        }
+        return cls.from_mapping({**derived, **raw})
+
+    @classmethod
     def documentation(cls) -> list[tuple[str, Any, str]]:
         """``(name, default, description)`` for every setting, in declaration order."""
         return [(f.name, f.default, f.metadata["doc"]) for f in dataclasses.fields(cls)]

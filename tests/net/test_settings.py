@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import unicodedata
+from typing import Any
 
 import pytest
 
@@ -73,6 +74,22 @@ def test_from_mapping_rejects_unknown_keys_and_wrong_types() -> None:
         NetworkSettings.from_mapping({"channel": "6"})
     with pytest.raises(ConfigError, match="max_clients: expected int"):
         NetworkSettings.from_mapping({"max_clients": True})
+
+
+def test_for_shelter_derives_from_the_shelter_and_lets_network_win() -> None:
+    facts: dict[str, Any] = {
+        "shelter_id": "S07",
+        "shelter_name_ja": "烏山公民館",
+        "shelter_capacity": 80,
+        "portal_hostname": "s07.shelter.lan",
+    }
+    derived = NetworkSettings.for_shelter({}, **facts)
+    assert derived.ssid == "烏山公民館-S07"
+    assert derived.shelter_capacity == 80
+    assert derived.captive_api_url() == "http://s07.shelter.lan/api/captive-portal"
+    assert NetworkSettings.for_shelter({"ssid": "避難所"}, **facts).ssid == "避難所"
+    with pytest.raises(ConfigError, match="unknown setting"):
+        NetworkSettings.for_shelter({"bogus": 1}, **facts)
 
 
 @pytest.mark.parametrize(

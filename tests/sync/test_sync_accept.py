@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from conftest import WALL_MS, City
+from sync_city import WALL_MS, City
 
 from shelterkit.model.keys import Identity
 from shelterkit.model.kinds import AlertBody, PostBody, RevokeBody

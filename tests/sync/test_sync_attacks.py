@@ -6,7 +6,7 @@ import random
 import struct
 from collections.abc import Callable
 
-from conftest import WALL_MS, City
+from sync_city import WALL_MS, City
 
 from shelterkit.model.kinds import PostBody, RevokeBody, Stream
 from shelterkit.model.record import sign_record

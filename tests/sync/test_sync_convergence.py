@@ -14,10 +14,10 @@ from __future__ import annotations
 import random
 import time
 
-from conftest import WALL_MS, City, make_city
+from sync_city import WALL_MS, City, make_city
 
 from shelterkit.model.keys import Identity
-from shelterkit.model.kinds import AlertBody, NoticeBody, PostBody, StatusBody
+from shelterkit.model.kinds import AlertBody, NoticeBody, PostBody
 from shelterkit.model.trust import TrustPolicy
 from shelterkit.sync.memory import MemoryLink, MemoryReplica, sync_pair
 from shelterkit.sync.session import SessionConfig
@@ -251,7 +251,9 @@ def test_random_schedules_converge_after_healing() -> None:
                 break
         # converged peers: an idle round is two HELLOs
         a, b = 0, sim.size - 1
-        idle = sync_pair(sim.replicas[a], sim.replicas[b], sim.config(a, False), sim.config(b, False))
+        idle = sync_pair(
+            sim.replicas[a], sim.replicas[b], sim.config(a, False), sim.config(b, False)
+        )
         if idle.bytes_a_to_b + idle.bytes_b_to_a > 1024 or idle.a_state is not State.DONE:
             failures.append((seed, "idle round", idle))
     assert not failures, f"seeds that did not converge (seed, node, lost, extra): {failures[:5]}"

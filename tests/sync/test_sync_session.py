@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from conftest import City
+from sync_city import City
 
 from shelterkit.model.kinds import AlertBody, NoticeBody, Stream
 from shelterkit.sync.memory import MemoryLink, sync_pair

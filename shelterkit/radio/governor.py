@@ -95,6 +95,7 @@ class AirtimeGovernor:
     waits: int = 0
     violations: int = 0
     _ledger: deque[tuple[int, int]] = field(default_factory=deque)  # (end_us, airtime_us)
+    _ledger_us: int = 0  # sum of the ledger's airtime
     _last: Grant | None = None
 
     def reserve(self, now: float, airtime_s: float) -> Grant | Wait:
@@ -125,7 +126,7 @@ class AirtimeGovernor:
         now_us = _instant_us(now)
         self._prune(now_us)
         window_us = to_us(self.profile.window_s)
-        used = _overlap_us(self._ledger, now_us - window_us) / US_PER_S
+        used = self._overlap_us(now_us - window_us) / US_PER_S
         budget = self.profile.window_budget_s
         fraction = used / (budget if budget is not None else self.profile.window_s)
         return BudgetReport(
@@ -158,9 +159,7 @@ class AirtimeGovernor:
             cs_us = to_us(self.profile.carrier_sense_s)
             window_us = to_us(self.profile.window_s)
             end_us = start_us + cs_us + airtime_us
-            first_ok = _first_window_start(
-                self._ledger, end_us - window_us, to_us(budget) - airtime_us
-            )
+            first_ok = self._first_window_start(end_us - window_us, to_us(budget) - airtime_us)
             candidate = first_ok + window_us - airtime_us - cs_us
             if candidate > start_us:
                 start_us, reason = candidate, "window"
@@ -178,7 +177,7 @@ class AirtimeGovernor:
             return False
         if profile.window_budget_s is not None:
             window_start = grant.end_us - to_us(profile.window_s)
-            used = _overlap_us(self._ledger, window_start) + grant.airtime_us
+            used = self._overlap_us(window_start) + grant.airtime_us
             if used > to_us(profile.window_budget_s):
                 return False
         return True
@@ -188,6 +187,7 @@ class AirtimeGovernor:
         self._last = grant
         self.log.append(grant)
         self._ledger.append((grant.end_us, grant.airtime_us))
+        self._ledger_us += grant.airtime_us
         if len(self._ledger) > MAX_LEDGER_ENTRIES:
             _end1, air1 = self._ledger.popleft()
             end2, air2 = self._ledger.popleft()
@@ -196,41 +196,45 @@ class AirtimeGovernor:
     def _prune(self, now_us: int) -> None:
         horizon = now_us - to_us(self.profile.window_s)
         while self._ledger and self._ledger[0][0] <= horizon:
-            self._ledger.popleft()
+            self._ledger_us -= self._ledger.popleft()[1]
+
+    def _overlap_us(self, window_start_us: int) -> int:
+        """Airtime of the ledger at or after ``window_start_us``.
+
+        Walks only the entries that end before the window opens or straddle it: after
+        pruning, those are the few of the last carrier sense and airtime.
+        """
+        total = self._ledger_us
+        for end, airtime in self._ledger:
+            if end <= window_start_us:
+                total -= airtime
+                continue
+            total -= max(0, window_start_us - (end - airtime))
+            break
+        return total
+
+    def _first_window_start(self, window_start_us: int, allowed_us: int) -> int:
+        """Smallest window start ≥ ``window_start_us`` leaving at most ``allowed_us`` in it.
+
+        Entries are in time order and do not overlap, so sliding the window start right
+        removes their airtime from the left, one entry after the other.
+        """
+        excess = self._overlap_us(window_start_us) - allowed_us
+        if excess <= 0:
+            return window_start_us
+        for end, airtime in self._ledger:
+            if end <= window_start_us:
+                continue
+            begin = max(end - airtime, window_start_us)
+            if end - begin >= excess:
+                return begin + excess
+            excess -= end - begin
+        raise AssertionError("window budget smaller than the new transmission")
 
 
 def _max_transmission_us(profile: RegionProfile) -> int | float:
     limit = profile.max_transmission_s
     return math.inf if limit is None else to_us(limit)
-
-
-def _overlap_us(ledger: Iterable[tuple[int, int]], window_start_us: int) -> int:
-    """Airtime of the ledger at or after ``window_start_us``."""
-    total = 0
-    for end, airtime in ledger:
-        if end > window_start_us:
-            total += end - max(end - airtime, window_start_us)
-    return total
-
-
-def _first_window_start(
-    ledger: Iterable[tuple[int, int]], window_start_us: int, allowed_us: int
-) -> int:
-    """Smallest window start ≥ ``window_start_us`` leaving at most ``allowed_us`` in it.
-
-    Entries are in time order and do not overlap, so sliding the window start right
-    removes their airtime from the left, one entry after the other.
-    """
-    entries = [(end, airtime) for end, airtime in ledger if end > window_start_us]
-    excess = sum(end - max(end - air, window_start_us) for end, air in entries) - allowed_us
-    if excess <= 0:
-        return window_start_us
-    for end, airtime in entries:
-        begin = max(end - airtime, window_start_us)
-        if end - begin >= excess:
-            return begin + excess
-        excess -= end - begin
-    raise AssertionError("window budget smaller than the new transmission")
 
 
 def audit_grants(grants: Iterable[Grant], profile: RegionProfile) -> list[str]:

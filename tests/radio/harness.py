@@ -15,7 +15,9 @@ from shelterkit.radio.medium import RadioMedium
 AUTHORITY = Identity(bytes(range(32)))
 NODE = Identity(bytes(range(32, 64)))
 # 45 characters, the length of a typical evacuation headline.
-HEADLINE_JA = "那須烏山市に避難指示を発令しました。那珂川の水位が上昇しています。直ちに避難所へ移動してください"[:45]
+HEADLINE_JA = (
+    "那須烏山市全域に避難指示。那珂川が氾濫危険水位に到達。直ちに最寄りの避難所へ避難して下さい"
+)
 
 
 def alert_record(seq: int = 1, headline: str = HEADLINE_JA) -> Record:
@@ -60,7 +62,9 @@ class Network:
                 out = link.poll(self.now)
                 self._record(station, out.events)
                 if out.grant is not None:
-                    self.medium.transmit(station, out.data, out.grant.tx_start_us / 1e6, out.grant.airtime_s)
+                    self.medium.transmit(
+                        station, out.data, out.grant.tx_start_us / 1e6, out.grant.airtime_s
+                    )
                 if out.wake_at is not None:
                     wakes.append(out.wake_at)
             for rx in self.medium.collect(self.now):

@@ -105,7 +105,9 @@ def test_bit_flip_rejected() -> None:
         damaged = bytearray(good)
         damaged[bit // 8] ^= 1 << (bit % 8)
         for f in deframer.feed(bytes(damaged)):
-            assert f == frame  # a flip that creates a delimiter may leave no frame, never a wrong one
+            assert (
+                f == frame
+            )  # a flip that creates a delimiter may leave no frame, never a wrong one
     assert deframer.counters.frames == 0
     assert deframer.feed(good) == [frame]
 

@@ -1,7 +1,7 @@
 """Small programs the namespace tests run inside the "node" and "phone" namespaces.
 
     python netns_tools.py serve ADDRESS PORT NAME      answer every request with NAME
-    python netns_tools.py dns NAME SERVER              print the A records SERVER gives
+    python netns_tools.py dns NAME SERVER [TYPE]       print rcode=N, then the A records
     python netns_tools.py http HOST PORT PATH          print status and body of a GET
     python netns_tools.py connect HOST PORT            print ok | refused | timeout
     python netns_tools.py hold HOST PORT COUNT         open COUNT connections, print results
@@ -46,16 +46,18 @@ def serve(address: str, port: int, name: str) -> None:
     server.serve_forever()
 
 
-def dns(name: str, server: str) -> None:
+def dns(name: str, server: str, qtype: int = 1) -> None:
     query_id = random.randrange(1 << 16)
     labels = b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0"
-    query = struct.pack("!HHHHHH", query_id, 0x0100, 1, 0, 0, 0) + labels + struct.pack("!HH", 1, 1)
+    header = struct.pack("!HHHHHH", query_id, 0x0100, 1, 0, 0, 0)
+    query = header + labels + struct.pack("!HH", qtype, 1)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(TIMEOUT_S)
         sock.sendto(query, (server, 53))
         reply, _ = sock.recvfrom(4096)
-    rid, _flags, qd, an = struct.unpack("!HHHH", reply[:8])
+    rid, flags, qd, an = struct.unpack("!HHHH", reply[:8])
     assert rid == query_id, "reply to another query"
+    print(f"rcode={flags & 0xF}")
     pos = 12
     for _ in range(qd):
         pos = _skip_name(reply, pos) + 4
@@ -122,7 +124,7 @@ if __name__ == "__main__":
     if command == "serve":
         serve(args[0], int(args[1]), args[2])
     elif command == "dns":
-        dns(args[0], args[1])
+        dns(args[0], args[1], int(args[2]) if len(args) > 2 else 1)
     elif command == "http":
         get(args[0], int(args[1]), args[2])
     elif command == "connect":

@@ -218,12 +218,16 @@ def test_every_name_resolves_to_the_portal(shelter: Shelter, system: Any) -> Non
         "example.org",
         "shelter.lan",
     ):
-        assert shelter.tool(system, "phone", "dns", name, "10.42.0.1")[0] == "10.42.0.1", name
+        answer = shelter.tool(system, "phone", "dns", name, "10.42.0.1")
+        assert answer[:2] == ["rcode=0", "10.42.0.1"], name
     ncsi = shelter.tool(system, "phone", "dns", "dns.msftncsi.com", "10.42.0.1")
-    assert ncsi[0] == "131.107.255.255"
+    assert ncsi[:2] == ["rcode=0", "131.107.255.255"]
+    # AAAA gets an empty answer (NOERROR), not REFUSED: the phone goes on with the A answer
+    aaaa = shelter.tool(system, "phone", "dns", "captive.apple.com", "10.42.0.1", "28")
+    assert aaaa[:2] == ["rcode=0", ""]
     # a phone with a hard-coded resolver is answered by the node all the same
     hijacked = shelter.tool(system, "phone", "dns", "www.msftconnecttest.com", ELSEWHERE_DNS)
-    assert hijacked[0] == "10.42.0.1"
+    assert hijacked[:2] == ["rcode=0", "10.42.0.1"]
 
 
 def test_http_to_any_address_reaches_the_portal(shelter: Shelter, system: Any) -> None:

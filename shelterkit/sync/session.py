@@ -238,7 +238,8 @@ class SyncSession:
         self._stalled: set[Key] = set()
         self._pulls: dict[int, _Pull] = {}
         self._next_request = 1
-        self._serving: dict[int, bool] = {}  # peer request -> answered (False while fetching)
+        self._fetching: dict[int, int] = {}  # peer request -> most records it may get
+        self._unacked: set[int] = set()  # peer requests answered, not yet acknowledged
         self._peer_request_high = 0
 
     # -- public surface ---------------------------------------------------------------------
@@ -320,7 +321,8 @@ class SyncSession:
     def _release(self) -> None:
         self._frames.clear()
         self._pulls.clear()
-        self._serving.clear()
+        self._fetching.clear()
+        self._unacked.clear()
         self._peer_heads.clear()
 
     # -- sending ----------------------------------------------------------------------------
@@ -333,18 +335,19 @@ class SyncSession:
             self._begin(self._pending)
 
     def _send_records(self, command: SendRecords) -> None:
-        if self._serving.get(command.request) is not False:
+        max_records = self._fetching.pop(command.request, None)
+        if max_records is None:
             return  # the session ended or the peer withdrew: nothing to answer
         overhead = records_overhead_bytes(command.request)
         size, chosen = overhead, []
-        for wire in command.records[: self.config.batch_records]:
+        for wire in command.records[:max_records]:
             if not isinstance(wire, bytes) or len(wire) > MAX_RECORD_BYTES:
                 raise ProtocolError("a record wire must be bytes within the record size cap")
             size += bstr_item_bytes(len(wire))
             if size > self.config.max_message_bytes:
                 break  # the rest is asked for again in the next WANT
             chosen.append(wire)
-        self._serving[command.request] = True
+        self._unacked.add(command.request)
         self.counters.records_sent += len(chosen)
         self._queue(Records(command.request, tuple(chosen)), Trigger.SEND_RECORDS)
 
@@ -468,7 +471,7 @@ class SyncSession:
             return  # a repeated request
         if self._state is State.PEER_DONE:
             raise ProtocolError("WANT after BYE")
-        if len(self._serving) >= self.config.max_outstanding_batches:
+        if len(self._fetching) + len(self._unacked) >= self.config.max_outstanding_batches:
             raise ProtocolError("the peer exceeded the outstanding batch window")
         self._peer_request_high = want.request
         ranges, budget = [], self.config.batch_records
@@ -478,12 +481,12 @@ class SyncSession:
             last = min(r.last, r.first + budget - 1)
             ranges.append(SeqRange(r.origin, r.stream, r.first, last))
             budget -= last - r.first + 1
-        self._serving[want.request] = False
+        max_records = self.config.batch_records - budget
+        self._fetching[want.request] = max_records
         if not ranges:
             self._send_records(SendRecords(want.request, ()))
             return
         max_bytes = self.config.max_message_bytes - records_overhead_bytes(want.request)
-        max_records = self.config.batch_records - budget
         events.append(RecordsRequested(want.request, tuple(ranges), max_records, max_bytes))
 
     def _on_records(self, records: Records, events: list[Event]) -> None:
@@ -498,8 +501,8 @@ class SyncSession:
 
     def _on_ack(self, ack: Ack, events: list[Event]) -> None:
         self._apply(Trigger.RECV_ACK)
-        if self._serving.get(ack.request) is True:
-            del self._serving[ack.request]
+        if ack.request in self._unacked:
+            self._unacked.discard(ack.request)
             events.append(PeerStored(ack.request, ack.heads))
 
     def _on_bye(self, bye: Bye, events: list[Event]) -> None:
@@ -507,7 +510,8 @@ class SyncSession:
             self._fail(bye.reason, bye.detail, events, by_peer=True)
             return
         self._apply(Trigger.RECV_BYE_DONE)
-        self._serving.clear()
+        self._fetching.clear()
+        self._unacked.clear()
         if self._state is State.DONE:
             self._release()
             events.append(SyncCompleted(converged_on_hello=False))

@@ -68,3 +68,12 @@ def test_sync_core_imports_no_io_framework() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_sync_benchmark_runs() -> None:
+    bench = Path(__file__).resolve().parents[2] / "bench" / "sync.py"
+    out = subprocess.run(
+        [sys.executable, str(bench), "--records", "200"], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "wire bytes / missing bytes" in out.stdout

@@ -15,6 +15,7 @@ Messages to ``BROADCAST_ID`` are sent once and never acknowledged.
 
 from __future__ import annotations
 
+import math
 import random
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -49,6 +50,10 @@ ACK_TIMEOUT_S = 6.0
 BACKOFF_FACTOR = 2.0  # exponential backoff, doubling per unanswered burst
 MAX_BACKOFF_S = 120.0  # a shelter link should retry at least every two minutes
 BACKOFF_JITTER = 0.25  # up to +25 % so two stations that collided do not collide again
+# After a POLL the sender keeps quiet this long so the peer can answer on the half-duplex
+# channel: an ACK of 18 B on the port is 0.26 s at SF9 and 0.45 s at SF10 (airtime.py), plus
+# the peer's carrier sense and pause. ``RadioLink`` derives it from the modulation.
+POLL_WAIT_S = 1.0
 MAX_ATTEMPTS = 6  # bursts before a message is given up (the sync layer will offer it again)
 MAX_OUTGOING_MESSAGES = 64  # messages queued or in flight; sync batches are a few at a time
 MAX_PENDING_ACKS = 64  # ACKs waiting to go out, one per message at most
@@ -62,6 +67,7 @@ DEDUPE_TTL_S = 1800.0
 class ArqConfig:
     fragment_bytes: int = payload_bytes_for_packet(E220_PACKET_BYTES)
     ack_timeout_s: float = ACK_TIMEOUT_S
+    poll_wait_s: float = POLL_WAIT_S
     backoff_factor: float = BACKOFF_FACTOR
     max_backoff_s: float = MAX_BACKOFF_S
     jitter: float = BACKOFF_JITTER
@@ -150,6 +156,7 @@ class ArqEndpoint:
         "_next_seq",
         "_order",
         "_outgoing",
+        "_quiet_until",
         "_reassembly",
         "config",
         "counters",
@@ -169,6 +176,7 @@ class ArqEndpoint:
         # A random first seq: after a restart, new messages do not look like old duplicates.
         self._next_seq = rng.randrange(MAX_SEQ + 1)
         self._order = 0
+        self._quiet_until = -math.inf  # no new DATA before this: a polled peer may answer
         self._outgoing: dict[MessageKey, _Outgoing] = {}
         self._ack_queue: OrderedDict[MessageKey, Frame] = OrderedDict()
         self._delivered: OrderedDict[MessageKey, float] = OrderedDict()
@@ -212,8 +220,11 @@ class ArqEndpoint:
         self._outgoing[(dst, seq)] = message
         return seq
 
-    def has_frames(self) -> bool:
-        return bool(self._ack_queue) or any(m.to_send for m in self._outgoing.values())
+    def has_frames(self, now: float) -> bool:
+        """Whether ``next_frame(now)`` would return a frame."""
+        if self._ack_queue:
+            return True
+        return now >= self._quiet_until and any(m.to_send for m in self._outgoing.values())
 
     def next_frame(self, now: float) -> Frame | None:
         """The frame to transmit now, if any; its retry timer starts at ``now``."""
@@ -223,7 +234,7 @@ class ArqEndpoint:
             self.counters.frames_sent += 1
             return ack
         ready = [m for m in self._outgoing.values() if m.to_send]
-        if not ready:
+        if not ready or now < self._quiet_until:
             return None
         message = min(ready, key=lambda m: (m.priority, m.order))
         index = message.to_send.pop(0)
@@ -244,6 +255,7 @@ class ArqEndpoint:
         message.sent_once |= 1 << index
         if not message.to_send:
             if unicast:
+                self._quiet_until = now + self.config.poll_wait_s
                 message.retry_at = now + self.config.retry_delay_s(message.bursts, self.rng)
             else:
                 del self._outgoing[(message.dst, message.seq)]
@@ -274,8 +286,10 @@ class ArqEndpoint:
         return events
 
     def next_wakeup(self) -> float | None:
-        """Earliest time ``tick`` has work (frames ready now are ``has_frames``)."""
+        """Earliest time a timer runs out or held frames may go (see also ``has_frames``)."""
         times = [m.retry_at for m in self._outgoing.values() if m.retry_at is not None]
+        if any(m.to_send for m in self._outgoing.values()) and self._quiet_until > -math.inf:
+            times.append(self._quiet_until)
         expiry = self._reassembly.next_expiry()
         if expiry is not None:
             times.append(expiry)
@@ -299,6 +313,7 @@ class ArqEndpoint:
             self.counters.stale_acks += 1
             return []
         message.acked |= bitmap_from_bytes(frame.payload, frame.count)
+        self._quiet_until = -math.inf  # the peer answered: the channel is ours again
         if message.acked == full_bitmap(frame.count):
             del self._outgoing[key]
             self.counters.acknowledged += 1

@@ -9,6 +9,7 @@ really goes out.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import dataclass
 
@@ -17,13 +18,17 @@ from shelterkit.radio.airtime import MAX_LORA_PAYLOAD_BYTES, LoraParams, time_on
 from shelterkit.radio.arq import ArqConfig, ArqEndpoint, LinkEvent
 from shelterkit.radio.framing import (
     E220_PACKET_BYTES,
+    MAX_FRAGMENTS,
     Deframer,
+    ack_bitmap_bytes,
     encode_frame,
     encoded_size,
     payload_bytes_for_packet,
 )
 from shelterkit.radio.governor import AirtimeGovernor, Grant
 from shelterkit.radio.profiles import UNLIMITED, RegionProfile
+
+POLL_MARGIN_S = 0.2  # serial transfer to the module and its processing, generously
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +59,11 @@ class RadioLink:
         fragment_bytes = payload_bytes_for_packet(packet_bytes)
         if config is None:
             config = ArqConfig(fragment_bytes=fragment_bytes)
+        if lora is not None:
+            # room for the peer's carrier sense, an ACK of the longest bitmap, and margin
+            ack_s = time_on_air_s(lora, encoded_size(ack_bitmap_bytes(MAX_FRAGMENTS)))
+            wait_s = profile.carrier_sense_s + 2 * ack_s + POLL_MARGIN_S
+            config = dataclasses.replace(config, poll_wait_s=max(config.poll_wait_s, wait_s))
         elif config.fragment_bytes > fragment_bytes:
             raise LinkError(
                 f"fragments of {config.fragment_bytes} B exceed a {packet_bytes} B packet"
@@ -83,7 +93,7 @@ class RadioLink:
     def poll(self, now: float) -> LinkOutput:
         events = tuple(self.arq.tick(now))
         data, grant = b"", None
-        if self.arq.has_frames() and self.governor.earliest(now, self.max_airtime_s) <= now:
+        if self.arq.has_frames(now) and self.governor.earliest(now, self.max_airtime_s) <= now:
             frame = self.arq.next_frame(now)
             if frame is not None:
                 data = encode_frame(frame)
@@ -94,6 +104,6 @@ class RadioLink:
         return LinkOutput(data, grant, events, self._wake_at(now))
 
     def _wake_at(self, now: float) -> float | None:
-        if self.arq.has_frames():
+        if self.arq.has_frames(now):
             return max(now, self.governor.earliest(now, self.max_airtime_s))
         return self.arq.next_wakeup()

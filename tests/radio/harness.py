@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from shelterkit.model.keys import Identity
 from shelterkit.model.kinds import AlertBody, Severity, StatusBody, Urgency
 from shelterkit.model.record import Record, sign_record
-from shelterkit.radio.arq import LinkEvent
+from shelterkit.radio.arq import Delivered, LinkEvent
 from shelterkit.radio.link import RadioLink
 from shelterkit.radio.medium import RadioMedium
 
@@ -46,15 +47,18 @@ class Network:
     now: float = 0.0
     events: dict[int, list[LinkEvent]] = field(default_factory=dict)
     carrier_sense: bool = True
+    on_event: Callable[[Network, int, LinkEvent], None] | None = None
 
     def run(self, until: float, *, max_steps: int = 200_000) -> None:
         for _ in range(max_steps):
             if self.now > until:
                 return
+            for rx in self.medium.collect(self.now):
+                self._record(rx.station, self.links[rx.station].receive_bytes(rx.data, rx.at_s))
             wakes: list[float] = []
             for station, link in self.links.items():
                 busy = self.medium.busy_until(station, self.now) if self.carrier_sense else None
-                if busy is not None and link.arq.has_frames():
+                if busy is not None and link.arq.has_frames(self.now):
                     # listen-before-talk: try again after the channel is free, with jitter
                     wakes.append(busy + 0.01 + 0.05 * self.rng.random())
                     self._record(station, link.arq.tick(self.now))
@@ -67,8 +71,6 @@ class Network:
                     )
                 if out.wake_at is not None:
                     wakes.append(out.wake_at)
-            for rx in self.medium.collect(self.now):
-                self._record(rx.station, self.links[rx.station].receive_bytes(rx.data, rx.at_s))
             nxt = self.medium.next_event_s()
             if nxt is not None:
                 wakes.append(nxt)
@@ -85,3 +87,9 @@ class Network:
 
     def _record(self, station: int, events: list[LinkEvent] | tuple[LinkEvent, ...]) -> None:
         self.events.setdefault(station, []).extend(events)
+        if self.on_event is not None:
+            for event in events:
+                self.on_event(self, station, event)
+
+    def delivered(self, station: int) -> list[bytes]:
+        return [e.payload for e in self.events.get(station, []) if isinstance(e, Delivered)]

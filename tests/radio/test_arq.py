@@ -51,7 +51,7 @@ class Pair:
                     for out in self.channel(frame):
                         for got in deframers[peer.station_id].feed(encode_frame(out)):
                             self.events[peer.station_id] += peer.receive(got, self.now)
-            if not (self.a.has_frames() or self.b.has_frames()) and (
+            if not (self.a.has_frames(self.now) or self.b.has_frames(self.now)) and (
                 self.a.next_wakeup() is None and self.b.next_wakeup() is None
             ):
                 return
@@ -220,14 +220,14 @@ def test_broadcast_is_sent_once_without_acks() -> None:
     for station in (b, c):
         events = [e for f in frames for e in station.receive(f, 0.0)]
         assert events == [Delivered(A, frames[0].seq, b"hello all" * 40)]
-        assert not station.has_frames()
+        assert not station.has_frames(0.0)
     assert a.outgoing == 0 and a.next_wakeup() is None
 
 
 def test_frames_for_other_stations_ignored() -> None:
     b = ArqEndpoint(B, random.Random(0))
     assert b.receive(Frame(FrameType.DATA, A, C, 1, 0, 1, b"x", poll=True), 0.0) == []
-    assert b.counters.not_for_us == 1 and not b.has_frames()
+    assert b.counters.not_for_us == 1 and not b.has_frames(0.0)
 
 
 def test_stale_and_mismatched_acks_rejected() -> None:

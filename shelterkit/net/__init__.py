@@ -9,6 +9,7 @@ from shelterkit.net.backhaul import BackhaulMonitor, UplinkState
 from shelterkit.net.clients import Lease, active_leases, read_lease_file
 from shelterkit.net.render import RENDERED_FILES, render_all, write_rendered
 from shelterkit.net.settings import NetworkSettings, ssid_for
+from shelterkit.net.status import collect_status, status_report
 
 __all__ = [
     "RENDERED_FILES",
@@ -20,8 +21,10 @@ __all__ = [
     "UplinkState",
     "active_leases",
     "apply",
+    "collect_status",
     "read_lease_file",
     "render_all",
     "ssid_for",
+    "status_report",
     "write_rendered",
 ]

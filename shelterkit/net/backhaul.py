@@ -143,6 +143,21 @@ class BackhaulMonitor:
         return tuple(uplink_state(name, links, addresses, routes) for name in self.interfaces)
 
 
+async def snapshot_uplinks(
+    interfaces: Iterable[str], netns: str | None = None
+) -> tuple[UplinkState, ...]:
+    """The current state of each interface, from one netlink dump (no subscription)."""
+    from pyroute2 import AsyncIPRoute
+
+    monitor = BackhaulMonitor(interfaces, netns)
+    kwargs: dict[str, Any] = {"netns": netns} if netns else {}
+    try:
+        async with AsyncIPRoute(**kwargs) as ipr:
+            return await monitor._snapshot(ipr)
+    except OSError as exc:
+        raise LinkError(f"netlink: {exc}") from None
+
+
 async def _next_event(events: Any, timeout_s: float) -> Any:
     stream = events.get()
     try:

@@ -66,7 +66,9 @@ MAX_HOST_CHARS = 260
 
 _SEVERITY_ICON = {1: "‼", 2: "⚠", 3: "⚠", 4: "ℹ", 5: "ℹ"}
 
-CLIENT_KEY = web.AppKey("client", str)
+CLIENT_KEY = web.RequestKey("client", str)
+LANG_KEY = web.RequestKey("lang", str)
+RETRY_KEY = web.RequestKey("retry_after", float)
 
 
 @dataclass(slots=True)
@@ -342,8 +344,8 @@ def error_message(code: str, lang: str, field: str = "") -> tuple[str, str]:
 
 def _lang_of(request: web.Request) -> str:
     portal = request.app[PORTAL_KEY]
-    lang = request.get("lang")
-    if isinstance(lang, str):
+    lang = request.get(LANG_KEY)
+    if lang is not None:
         return lang
     return negotiate(
         request.headers.get("Accept-Language", ""),
@@ -404,7 +406,7 @@ def error_page(
     )
     response = _html(request, body, status or _ERROR_STATUS.get(code, 400))
     if code == "rate_limited":
-        response.headers["Retry-After"] = str(int(request.get("retry_after", 30)))
+        response.headers["Retry-After"] = str(int(request.get(RETRY_KEY, 30.0)))
     return response
 
 
@@ -456,7 +458,7 @@ async def _captive(request: web.Request, handler: Handler) -> web.StreamResponse
     if lang_param is not None:
         if lang_param not in LANGUAGES:
             raise InputError("bad_language")
-        request["lang"] = lang_param
+        request[LANG_KEY] = lang_param
         response = await handler(request)
         response.set_cookie(
             LANG_COOKIE, lang_param, max_age=LANG_COOKIE_MAX_AGE_S, samesite="Lax", path="/"
@@ -526,7 +528,7 @@ async def board_post(request: web.Request) -> web.StreamResponse:
         post = post_from_form(form, portal.node.config.shelter.id)
         wait = portal.post_limit.take(client, now)
         if wait > 0:
-            request["retry_after"] = wait
+            request[RETRY_KEY] = wait
             raise InputError("rate_limited")
     except InputError as exc:
         # Show the form again with what the person wrote, so nothing typed is lost.
@@ -539,7 +541,7 @@ async def board_post(request: web.Request) -> web.StreamResponse:
             _ERROR_STATUS.get(exc.code, 400),
         )
         if exc.code == "rate_limited":
-            response.headers["Retry-After"] = str(int(request.get("retry_after", 30)) + 1)
+            response.headers["Retry-After"] = str(int(request.get(RETRY_KEY, 30.0)) + 1)
         return response
     await portal.node.publish(post)
     raise web.HTTPSeeOther("/board?posted=1#posts")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import struct
+import tracemalloc
 from collections.abc import Callable
 
 from sync_city import WALL_MS, City
@@ -331,3 +332,48 @@ def test_wants_for_streams_outside_the_link_get_nothing(city_factory: Callable[.
     peer.say(_hello())
     got = peer.say(Want(1, (SeqRange(city.nodes[1].public, Stream.BOARD, 1, 1),)))
     assert got == [Records(1, ())]
+
+
+def test_memory_stays_bounded_under_a_flood_attack(city_factory: Callable[..., City]) -> None:
+    city = city_factory(size=2)
+    for i in range(3):
+        city.post(0, f"p{i}")
+    log = city.replicas[0].logs[(city.nodes[0].public, Stream.BOARD)]
+    peer = _victim(city)
+    peer.say(_hello())
+    claimed = VersionVector({(city.nodes[0].public, Stream.BOARD): 10**6})
+    wants = [m for m in peer.say(Summary(0, True, claimed)) if isinstance(m, Want)]
+    flood = b"".join(
+        encode_frame(m)
+        for m in (
+            Records(wants[0].request, tuple(r.wire for r in log)),
+            _hello(),
+            Summary(0, True, claimed),
+            Ack(99, claimed),
+            Records(12345, (log[0].wire,)),
+        )
+    )
+    peer.send_bytes(flood)
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        for _ in range(2000):
+            peer.send_bytes(flood)
+        grown = tracemalloc.get_traced_memory()[0] - base
+    finally:
+        tracemalloc.stop()
+    assert peer.session.state is State.SYNCING  # still waiting for our own ACK's effect
+    assert grown < 64 * 1024
+
+
+def test_slow_drip_of_one_huge_frame_is_bounded_attack(city_factory: Callable[..., City]) -> None:
+    city = city_factory(size=2)
+    peer = _victim(city)
+    peer.say(_hello())
+    session = peer.session
+    session.receive(struct.pack(">H", 65535), 0.0)
+    for second in range(1, 30):
+        session.receive(b"\x00" * 2000, float(second))
+        assert len(session._frames) <= 65535 + 2
+    session.receive(b"", 30.0 + SESSION_IDLE_TIMEOUT_S)
+    assert session.state is State.FAILED and len(session._frames) == 0

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from shelterkit.config import Config, parse_config
+from tests.conftest import SHELTERKIT
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([SHELTERKIT, *args], capture_output=True, text=True, timeout=60, cwd=cwd)
+
+
+def test_help_lists_commands() -> None:
+    out = run("--help")
+    assert out.returncode == 0
+    for command in ("node", "demo", "config"):
+        assert command in out.stdout
+
+
+def test_example_config_is_complete_and_valid() -> None:
+    out = run("config", "--example")
+    assert out.returncode == 0
+    assert parse_config(out.stdout) == Config()
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ("[nonsense]\n", "unknown section"),
+        ("[node]\nlistne = 1\n", "unknown key"),
+        ("[node]\nlisten = 'nowhere'\n", "HOST:PORT"),
+        ("[node]\nauthority_keys = ['abc']\n", "64-hex-digit"),
+        ("[shelter]\ncapacity = 'many'\n", "integer"),
+        ("not toml = = =", "TOML"),
+    ],
+)
+def test_bad_config_rejected(tmp_path: Path, content: str, reason: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(content)
+    out = run("node", "--config", str(path), "--data", str(tmp_path / "d"))
+    assert out.returncode == 2
+    assert reason in out.stderr
+    assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
+
+
+def test_missing_config_file_rejected(tmp_path: Path) -> None:
+    out = run("node", "--config", str(tmp_path / "absent.toml"))
+    assert out.returncode == 2 and "cannot read config" in out.stderr
+
+
+def test_bad_usage_exits_2() -> None:
+    assert run("frobnicate").returncode == 2
+
+
+def test_every_setting_is_documented() -> None:
+    import dataclasses
+
+    for section in dataclasses.fields(Config):
+        for f in dataclasses.fields(section.default_factory()):  # type: ignore[misc]
+            assert f.metadata.get("doc"), f"{section.name}.{f.name} has no doc"

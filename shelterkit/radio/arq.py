@@ -79,6 +79,16 @@ class ArqConfig:
     max_reassembly_bytes: int = MAX_REASSEMBLY_BYTES
     reassembly_timeout_s: float = REASSEMBLY_TIMEOUT_S
 
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1 or self.ack_timeout_s <= 0 or self.backoff_factor < 1:
+            raise ValueError("ARQ needs at least one attempt and a growing, positive timeout")
+        schedule = sum(
+            min(self.ack_timeout_s * self.backoff_factor**i, self.max_backoff_s)
+            for i in range(self.max_attempts)
+        ) * (1.0 + self.jitter)
+        if self.dedupe_ttl_s < schedule:
+            raise ValueError(f"dedupe_ttl_s must cover the retry schedule of {schedule:.0f} s")
+
     def retry_delay_s(self, burst: int, rng: random.Random) -> float:
         """Wait for an ACK after burst number ``burst`` (1 for the first)."""
         base = min(self.ack_timeout_s * self.backoff_factor ** (burst - 1), self.max_backoff_s)
@@ -312,7 +322,9 @@ class ArqEndpoint:
         if message is None or len(message.pieces) != frame.count:
             self.counters.stale_acks += 1
             return []
-        message.acked |= bitmap_from_bytes(frame.payload, frame.count)
+        # The bitmap is the receiver's whole truth: if it lost a partial message (restart,
+        # expiry), fragments it had acknowledged before are sent again.
+        message.acked = bitmap_from_bytes(frame.payload, frame.count)
         self._quiet_until = -math.inf  # the peer answered: the channel is ours again
         if message.acked == full_bitmap(frame.count):
             del self._outgoing[key]

@@ -63,7 +63,14 @@ class RadioLink:
             # room for the peer's carrier sense, an ACK of the longest bitmap, and margin
             ack_s = time_on_air_s(lora, encoded_size(ack_bitmap_bytes(MAX_FRAGMENTS)))
             wait_s = profile.carrier_sense_s + 2 * ack_s + POLL_MARGIN_S
-            config = dataclasses.replace(config, poll_wait_s=max(config.poll_wait_s, wait_s))
+            # the peer may be in its pause after a full frame (10 x airtime on upper channels)
+            full_s = time_on_air_s(lora, encoded_size(config.fragment_bytes))
+            peer_pause_s = max(profile.min_pause_s, profile.pause_factor * full_s)
+            config = dataclasses.replace(
+                config,
+                poll_wait_s=max(config.poll_wait_s, wait_s),
+                ack_timeout_s=max(config.ack_timeout_s, 2 * (wait_s + peer_pause_s)),
+            )
         elif config.fragment_bytes > fragment_bytes:
             raise LinkError(
                 f"fragments of {config.fragment_bytes} B exceed a {packet_bytes} B packet"

@@ -281,3 +281,27 @@ def test_lossy_duplicating_reordering_channel(
     assert sorted(pair.delivered(B)) == sorted(payloads)
     acked = [e for e in pair.events[A] if isinstance(e, Acknowledged)]
     assert len(acked) == len(payloads)
+
+
+def test_receiver_that_forgot_a_partial_message_gets_it_again() -> None:
+    """A SACK is the receiver's whole truth, even when it lost what it had acknowledged."""
+    pair = Pair()
+    payload = bytes(range(200)) * 3  # 4 fragments
+    seq = pair.a.send(B, payload, 0.0)
+    frames = [f for f in iter(lambda: pair.a.next_frame(0.0), None)]
+    for frame in frames[:2]:
+        pair.b.receive(frame, 0.0)
+    # the receiver acknowledges fragments 0 and 1, then restarts and forgets them
+    pair.a.receive(Frame(FrameType.ACK, B, A, seq, 0, 4, b"\x03"), 0.1)
+    pair.b = ArqEndpoint(B, random.Random(9))
+    pair.a.receive(Frame(FrameType.ACK, B, A, seq, 0, 4, b"\x00"), 0.2)
+    pair.now = 0.2
+    pair.run()
+    assert pair.delivered(B) == [payload]
+
+
+def test_inconsistent_retry_settings_rejected() -> None:
+    with pytest.raises(ValueError):
+        ArqConfig(max_attempts=30, max_backoff_s=600.0)  # outlives the dedupe cache
+    with pytest.raises(ValueError):
+        ArqConfig(max_attempts=0)

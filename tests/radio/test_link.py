@@ -115,7 +115,7 @@ def test_three_hop_chain_within_the_japan_profile() -> None:
 
 
 def test_short_regime_keeps_360_s_per_hour_under_load() -> None:
-    config = ArqConfig(max_outgoing=400, max_attempts=20, max_backoff_s=600.0)
+    config = ArqConfig(max_outgoing=400, max_attempts=20, max_backoff_s=600.0, dedupe_ttl_s=2e4)
     sf7 = LoraParams(spreading_factor=7)  # a full 200-byte frame is 317.7 ms < 400 ms
     net = _network({1: 0.0, 2: 500.0}, profile=JP920_CS128US, lora=sf7, config=config)
     for i in range(300):

@@ -74,10 +74,10 @@ class ReassemblyTable:
     max_messages: int = MAX_REASSEMBLIES
     max_bytes: int = MAX_REASSEMBLY_BYTES
     timeout_s: float = REASSEMBLY_TIMEOUT_S
-    evicted: int = 0
-    expired: int = 0
-    _partials: OrderedDict[MessageKey, _Partial] = field(default_factory=OrderedDict)
-    _bytes: int = 0
+    evicted: int = field(default=0, init=False)
+    expired: int = field(default=0, init=False)
+    _partials: OrderedDict[MessageKey, _Partial] = field(default_factory=OrderedDict, init=False)
+    _bytes: int = field(default=0, init=False)
 
     def __len__(self) -> int:
         return len(self._partials)

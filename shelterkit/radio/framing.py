@@ -213,9 +213,9 @@ class Deframer:
     delimiter. Damaged frames are counted and dropped, never parsed further.
     """
 
-    counters: DeframerCounters = field(default_factory=DeframerCounters)
-    _buffer: bytearray = field(default_factory=bytearray)
-    _discarding: bool = False
+    counters: DeframerCounters = field(default_factory=DeframerCounters, init=False)
+    _buffer: bytearray = field(default_factory=bytearray, init=False)
+    _discarding: bool = field(default=False, init=False)
 
     @property
     def buffered_bytes(self) -> int:

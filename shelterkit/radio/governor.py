@@ -90,13 +90,13 @@ class AirtimeGovernor:
     """
 
     profile: RegionProfile
-    log: deque[Grant] = field(default_factory=lambda: deque(maxlen=MAX_GRANT_LOG))
-    grants: int = 0
-    waits: int = 0
-    violations: int = 0
-    _ledger: deque[tuple[int, int]] = field(default_factory=deque)  # (end_us, airtime_us)
-    _ledger_us: int = 0  # sum of the ledger's airtime
-    _last: Grant | None = None
+    log: deque[Grant] = field(default_factory=lambda: deque(maxlen=MAX_GRANT_LOG), init=False)
+    grants: int = field(default=0, init=False)
+    waits: int = field(default=0, init=False)
+    violations: int = field(default=0, init=False)
+    _ledger: deque[tuple[int, int]] = field(default_factory=deque, init=False)  # (end, airtime) µs
+    _ledger_us: int = field(default=0, init=False)  # sum of the ledger's airtime
+    _last: Grant | None = field(default=None, init=False)
 
     def reserve(self, now: float, airtime_s: float) -> Grant | Wait:
         now_us, airtime_us = _instant_us(now), to_us(airtime_s)

@@ -73,12 +73,16 @@ class RadioMedium:
     path_loss: PathLoss = field(default_factory=PathLoss)
     bit_error_rate: float = 0.0
     latency_s: float = 0.0
-    counters: MediumCounters = field(default_factory=MediumCounters)
-    log: deque[Transmission] = field(default_factory=lambda: deque(maxlen=MAX_TRANSMISSION_LOG))
-    _positions: dict[int, tuple[float, float]] = field(default_factory=dict)
-    _pending: list[Transmission] = field(default_factory=list)  # receptions not yet decided
-    _recent: list[Transmission] = field(default_factory=list)  # decided, may overlap pending
-    _now: float = -math.inf
+    counters: MediumCounters = field(default_factory=MediumCounters, init=False)
+    log: deque[Transmission] = field(
+        default_factory=lambda: deque(maxlen=MAX_TRANSMISSION_LOG), init=False
+    )
+    _positions: dict[int, tuple[float, float]] = field(default_factory=dict, init=False)
+    # transmissions whose receptions are not decided yet, and decided ones that may still
+    # overlap them
+    _pending: list[Transmission] = field(default_factory=list, init=False)
+    _recent: list[Transmission] = field(default_factory=list, init=False)
+    _now: float = field(default=-math.inf, init=False)
 
     def add_station(self, station: int, x_m: float, y_m: float) -> None:
         self._positions[station] = (x_m, y_m)

@@ -187,7 +187,7 @@ def test_retransmitted_message_after_lost_ack_not_delivered_twice() -> None:
     assert pair.b.counters.duplicates == 1
 
 
-def test_dedupe_cache_is_bounded() -> None:
+def test_dedupe_cache_flood_attack() -> None:
     config = ArqConfig(dedupe_entries=8)
     b = ArqEndpoint(B, random.Random(0), config)
     for seq in range(100):

@@ -90,7 +90,7 @@ def test_realistic_record_fragment_round_trip() -> None:
     assert decode_frame(encode_frame(frame)[:-1]).payload == wire[:184]
 
 
-def test_resync_after_leading_noise() -> None:
+def test_leading_noise_rejected_then_resync() -> None:
     frame = Frame(FrameType.DATA, 1, 2, 3, 0, 1, b"hello")
     deframer = Deframer()
     assert deframer.feed(b"\x13\x37noise" + b"\x00" + encode_frame(frame)) == [frame]
@@ -162,7 +162,7 @@ def test_bad_ack_rejected() -> None:
     assert deframer.counters.malformed == len(bad)
 
 
-def test_invalid_frames_cannot_be_built() -> None:
+def test_invalid_frames_rejected() -> None:
     with pytest.raises(ProtocolError):
         Frame(FrameType.DATA, BROADCAST_ID, 2, 3, 0, 1)
     with pytest.raises(ProtocolError):

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import cbor2
 
-from shelterkit.errors import ProtocolError, TrustError
+from shelterkit.errors import ProtocolError
 from shelterkit.model.keys import PUBLIC_KEY_BYTES
 from shelterkit.model.kinds import Stream
 from shelterkit.model.record import MAX_RECORD_BYTES, Record, decode_record, record_id
@@ -93,6 +93,17 @@ def _peek(wire: bytes) -> tuple[bytes, Stream, int] | None:
     return origin, stream, seq
 
 
+def _unknown_signer(trust: TrustPolicy, origin: bytes) -> str:
+    """Why ``origin`` may sign nothing at all, or "" (same wording as ``TrustPolicy``)."""
+    if trust.is_authority(origin):
+        return ""
+    if origin in trust.revoked:
+        return "origin has been revoked"
+    if trust.shelter_of(origin) is None:
+        return "origin is not enrolled"
+    return ""
+
+
 def accept_batch(
     wires: Sequence[bytes],
     trust: TrustPolicy,
@@ -120,13 +131,21 @@ def accept_batch(
 
     duplicates = 0
     seen: set[bytes] = set()
-    decoded: list[Record] = []
+    pending: list[tuple[tuple[int, bytes, int], bytes, Stream, bytes]] = []
     for wire in wires:
         if not isinstance(wire, bytes) or len(wire) > MAX_RECORD_BYTES:
             reject(bytes(wire)[:MAX_RECORD_BYTES], None, "record too large")
             continue
         header = _peek(wire)
-        if header is not None and header[2] <= have.head(header[0], header[1]):
+        if header is None:
+            try:
+                record = decode_record(wire)
+                header = (record.origin, record.stream, record.seq)
+            except ProtocolError as exc:
+                reject(wire, None, str(exc))
+                continue
+        origin, stream, seq = header
+        if seq <= have.head(origin, stream):
             duplicates += 1  # already held: never stored twice, no need to verify
             continue
         rid = record_id(wire)
@@ -134,34 +153,36 @@ def accept_batch(
             duplicates += 1
             continue
         seen.add(rid)
-        try:
-            decoded.append(decode_record(wire))
-        except ProtocolError as exc:  # includes TrustError for a bad signature
-            reject(wire, header[0] if header else None, str(exc))
+        pending.append((sync_order(origin, stream, seq), rid, stream, wire))
 
-    decoded.sort(key=lambda r: sync_order(r.origin, r.stream, r.seq))
+    pending.sort()
     scratch = dataclasses.replace(trust, enrolled=dict(trust.enrolled), revoked=set(trust.revoked))
     heads: dict[Key, int] = {}
     accepted: list[Record] = []
     beyond_head = 0
-    for record in decoded:
-        key = (record.origin, record.stream)
+    for (_, origin, seq), _rid, stream, wire in pending:
+        key = (origin, stream)
         head = heads.get(key, have.head(*key))
-        if record.seq <= head:
-            # a second record with a seq we just accepted: two versions of one slot
-            reject(record.wire, record.origin, f"fork: second record for seq {record.seq}")
+        if seq <= head:
+            # a second record for a seq accepted just before: two versions of one slot
+            reject(wire, origin, f"fork: a second record for seq {seq}")
             continue
-        if record.seq > head + 1:
+        if seq > head + 1:
             beyond_head += 1
             continue
+        refusal = _unknown_signer(scratch, origin)
+        if refusal:  # refused before the (costly) signature check: a noisy origin is cheap
+            reject(wire, origin, refusal)
+            continue
         try:
+            record = decode_record(wire)
             scratch.check(record)
             if record.stream is Stream.CONTROL:
                 scratch.learn(record)
-        except TrustError as exc:
-            reject(record.wire, record.origin, str(exc))
+        except ProtocolError as exc:  # includes TrustError: bad signature or authority
+            reject(wire, origin, str(exc))
             continue
-        heads[key] = record.seq
+        heads[key] = seq
         accepted.append(record)
 
     new_have = have

@@ -158,3 +158,13 @@ def test_trust_policy_not_modified_by_accept(city_factory: Callable[..., City]) 
     trust = _fresh(city)
     accept_batch([r.wire for r in city.replicas[0].records()], trust, EMPTY_VECTOR)
     assert trust.enrolled == {}
+
+
+def test_unenrolled_origin_refused_before_signature_check_attack(
+    city_factory: Callable[..., City],
+) -> None:
+    city = city_factory(size=2, enrol_all=False)
+    wire = bytearray(city.post(1, "noise").wire)
+    wire[-1] ^= 0xFF  # a bad signature too: the cheaper refusal comes first
+    result = accept_batch([bytes(wire)], _fresh(city), EMPTY_VECTOR)
+    assert result.rejected[0].reason == "origin is not enrolled"

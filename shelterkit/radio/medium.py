@@ -106,7 +106,11 @@ class RadioMedium:
         self.counters.transmissions += 1
 
     def busy_until(self, station: int, now: float) -> float | None:
-        """End of the latest transmission ``station`` hears at ``now`` (carrier sense)."""
+        """End of the latest transmission ``station`` hears at ``now`` (carrier sense).
+
+        Ask at the end of the sensing window (start + 5 ms on ``jp920``): a transmission
+        that began during the window is heard, as a real carrier sense would.
+        """
         ends = [
             tx.end_s
             for tx in self._pending + self._recent

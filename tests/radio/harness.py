@@ -57,10 +57,12 @@ class Network:
                 self._record(rx.station, self.links[rx.station].receive_bytes(rx.data, rx.at_s))
             wakes: list[float] = []
             for station, link in self.links.items():
-                busy = self.medium.busy_until(station, self.now) if self.carrier_sense else None
+                # listen-before-talk: what the carrier sense would hear by its end
+                heard_at = self.now + link.governor.profile.carrier_sense_s
+                busy = self.medium.busy_until(station, heard_at) if self.carrier_sense else None
                 if busy is not None and link.arq.has_frames(self.now):
-                    # listen-before-talk: try again after the channel is free, with jitter
-                    wakes.append(busy + 0.01 + 0.05 * self.rng.random())
+                    # try again after the channel is free, with a random backoff
+                    wakes.append(busy + 0.01 + 0.2 * self.rng.random())
                     self._record(station, link.arq.tick(self.now))
                     continue
                 out = link.poll(self.now)

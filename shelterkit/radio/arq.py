@@ -44,14 +44,14 @@ from shelterkit.radio.framing import (
     payload_bytes_for_packet,
 )
 
-# First wait for an ACK after a burst: the peer's 50 ms pause and an ACK of 16 bytes
-# (0.37 s at SF10/BW125, airtime.py) leave ample margin for the peer's own queue.
+# First wait for an ACK after a burst: the peer's 50 ms pause and an ACK of at most 24 B on
+# the port (0.37 s at SF10/BW125, airtime.py) leave ample margin for the peer's own queue.
 ACK_TIMEOUT_S = 6.0
 BACKOFF_FACTOR = 2.0  # exponential backoff, doubling per unanswered burst
 MAX_BACKOFF_S = 120.0  # a shelter link should retry at least every two minutes
 BACKOFF_JITTER = 0.25  # up to +25 % so two stations that collided do not collide again
 # After a POLL the sender keeps quiet this long so the peer can answer on the half-duplex
-# channel: an ACK of 18 B on the port is 0.26 s at SF9 and 0.45 s at SF10 (airtime.py), plus
+# channel: an ACK of 17–24 B on the port is 0.17–0.21 s at SF9, 0.33–0.37 s at SF10, plus
 # the peer's carrier sense and pause. ``RadioLink`` derives it from the modulation.
 POLL_WAIT_S = 1.0
 MAX_ATTEMPTS = 6  # bursts before a message is given up (the sync layer will offer it again)
@@ -181,7 +181,7 @@ class ArqEndpoint:
             raise ValueError(f"station id {station_id} out of range")
         self.station_id = station_id
         self.rng = rng
-        self.config = config or ArqConfig()
+        self.config = config if config is not None else ArqConfig()
         self.counters = ArqCounters()
         # A random first seq: after a restart, new messages do not look like old duplicates.
         self._next_seq = rng.randrange(MAX_SEQ + 1)

@@ -95,3 +95,25 @@ class Network:
 
     def delivered(self, station: int) -> list[bytes]:
         return [e.payload for e in self.events.get(station, []) if isinstance(e, Delivered)]
+
+
+def mutate(rng: random.Random, data: bytes) -> bytes:
+    """Damage ``data`` by 1–8 flips, replacements, deletions, insertions, swaps, cuts."""
+    out = bytearray(data)
+    for _ in range(rng.choice((1, 1, 1, 2, 3, 8))):
+        op = rng.randrange(6)
+        pos = rng.randrange(len(out)) if out else 0
+        if op == 0 and out:
+            out[pos] ^= 1 << rng.randrange(8)
+        elif op == 1 and out:
+            out[pos] = rng.randrange(256)
+        elif op == 2 and out:
+            del out[pos]
+        elif op == 3:
+            out.insert(pos, rng.randrange(256))
+        elif op == 4 and len(out) > 1:
+            j = rng.randrange(len(out))
+            out[pos], out[j] = out[j], out[pos]
+        else:
+            del out[rng.randrange(len(out) + 1) :]
+    return bytes(out)

@@ -28,7 +28,7 @@ from shelterkit.radio.framing import (
     payload_bytes_for_packet,
 )
 
-from .harness import alert_record
+from .harness import alert_record, mutate
 
 
 @st.composite
@@ -188,27 +188,6 @@ def test_babbling_transmitter_attack() -> None:
     assert deframer.feed(b"\x00" + encode_frame(frame)) == [frame]
 
 
-def _mutate(rng: random.Random, data: bytes) -> bytes:
-    out = bytearray(data)
-    for _ in range(rng.choice((1, 1, 1, 2, 3, 8))):
-        op = rng.randrange(6)
-        pos = rng.randrange(len(out)) if out else 0
-        if op == 0 and out:
-            out[pos] ^= 1 << rng.randrange(8)
-        elif op == 1 and out:
-            out[pos] = rng.randrange(256)
-        elif op == 2 and out:
-            del out[pos]
-        elif op == 3:
-            out.insert(pos, rng.randrange(256))
-        elif op == 4 and len(out) > 1:
-            j = rng.randrange(len(out))
-            out[pos], out[j] = out[j], out[pos]
-        else:
-            del out[rng.randrange(len(out) + 1) :]
-    return bytes(out)
-
-
 def test_fuzz_mutated_frames_attack() -> None:
     """100,000 mutated frames: none is accepted as anything but its unchanged original."""
     rng = random.Random(20260311)
@@ -225,7 +204,7 @@ def test_fuzz_mutated_frames_attack() -> None:
     accepted_corrupt = 0
     while mutated_total < 100_000:
         k = rng.randrange(len(originals))
-        mutated = _mutate(rng, encoded[k])
+        mutated = mutate(rng, encoded[k])
         if mutated == encoded[k]:
             continue
         mutated_total += 1

@@ -10,9 +10,10 @@ eviction rule or a restart story. Within one batch, records are first put in syn
 (CONTROL first, then by origin and seq), so a batch that carries an enrolment and then the
 enrolled node's records is accepted whole, whatever order the peer used.
 
-Duplicates (seq at or below the head) are recognised from the record header alone, before
-any signature check: a record already held costs a parse, not a verification, and is never
-stored twice.
+Duplicates (seq at or below the head) and records of signers that may sign nothing (not
+an authority, not enrolled, or revoked) are recognised from the record header alone, before
+any signature check: a record already held or a noisy unknown origin costs a parse, not a
+verification. Nothing is ever stored twice.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from shelterkit.model.trust import TrustPolicy
 from shelterkit.sync.accept import BatchResult, RejectionTally, accept_batch
 from shelterkit.sync.session import (
     Event,
+    PeerGreeted,
     RecordsReceived,
     RecordsRequested,
     RecordsStored,
@@ -109,7 +110,9 @@ class MemoryReplica:
         """Answer a session's events; return the bytes to write to the peer."""
         out: list[bytes] = []
         for event in events:
-            if isinstance(event, RecordsRequested):
+            if isinstance(event, PeerGreeted) and session.state is State.HELLO_RECEIVED:
+                out.append(session.send(Start()))  # we are the responder: greet back
+            elif isinstance(event, RecordsRequested):
                 wires = self.wires_for(event.ranges, event.max_records, event.max_bytes)
                 out.append(session.send(SendRecords(event.request, wires)))
             elif isinstance(event, RecordsReceived):

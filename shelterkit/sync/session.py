@@ -7,6 +7,8 @@ The session never touches storage, sockets or clocks. The caller (a link adapter
     while not session.finished:
         for event in session.receive(read(), now):
             match event:
+                case PeerGreeted() if session.state is State.HELLO_RECEIVED:
+                    write(session.send(Start()))  # a responder greets back
                 case RecordsRequested():  # the peer wants these; fetch them from the store
                     write(session.send(SendRecords(event.request, store.wires(event.ranges))))
                 case RecordsReceived():  # validate (accept_batch), commit durably, then:

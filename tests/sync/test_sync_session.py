@@ -153,3 +153,23 @@ def test_sessions_report_bytes_and_messages(city_factory: Callable[..., City]) -
     a, b = link.sessions
     assert a.counters.bytes_sent == link.bytes_sent[0] == b.counters.bytes_received
     assert b.counters.records_sent == 1
+
+
+def test_request_response_transport_completes(city_factory: Callable[..., City]) -> None:
+    """Over HTTP the client POSTs its output and feeds the response back; it never stalls."""
+    city = city_factory(size=2)
+    for i in range(700):
+        city.post(i % 2, f"p{i}")
+    client_replica, server_replica = city.replicas
+    client = SyncSession(city.config(0, batch_records=100), client_replica.have(), 0.0)
+    server = SyncSession(city.config(1, batch_records=100), server_replica.have(), 0.0)
+    body = client.send(Start())
+    posts = empty_posts = 0
+    while not client.finished and posts < 200:
+        posts += 1
+        empty_posts += not body
+        response = server_replica.drive(server, server.receive(body, 0.0), 0)
+        body = client_replica.drive(client, client.receive(response, 0.0), 0)
+    assert client.state is State.DONE and server.state is State.DONE
+    assert empty_posts == 0
+    assert client_replica.ids == server_replica.ids

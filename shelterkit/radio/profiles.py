@@ -20,6 +20,10 @@ class RegionProfile:
     ``pause_factor`` times its own airtime, whichever is longer) before the next
     carrier sense. Within any sliding window of ``window_s`` the total airtime stays at or
     below ``window_budget_s``. ``None`` means no such limit.
+
+    ``band_mhz``, ``max_power_mw`` and ``carrier_sense_dbm`` are for drivers that configure
+    a module (frequency plan, TX power, listen-before-talk threshold); the governor uses
+    only the timing fields.
     """
 
     name: str
@@ -30,6 +34,9 @@ class RegionProfile:
     source: str
     pause_factor: float = 0.0
     window_s: float = 3600.0
+    band_mhz: tuple[float, float] | None = None
+    max_power_mw: float | None = None
+    carrier_sense_dbm: float | None = None
 
     def __post_init__(self) -> None:
         if self.max_transmission_s is not None and self.max_transmission_s <= 0:
@@ -50,6 +57,7 @@ class RegionProfile:
 # 920.5–923.5 MHz, 20 mW 特定小電力, carrier sense ≥ 5 ms: TX ≤ 4 s then pause ≥ 50 ms, no hourly
 # cap. 平成31年総務省告示第123号 (same figures for the 250 mW land-mobile station), ARIB
 # STD-T108 §4.4 as quoted by MeshCore PR #2218, qiita openwave summary for 20 mW.
+# Carrier sense at −80 dBm: LMIC AS923JP_LBT_DB_MAX, MeshCore PR #2218; 20 mW: 特定小電力.
 JP920_CS5MS = RegionProfile(
     name="jp920",
     max_transmission_s=4.0,
@@ -57,6 +65,9 @@ JP920_CS5MS = RegionProfile(
     carrier_sense_s=0.005,
     window_budget_s=None,
     source="ARIB STD-T108 / MIC notice H31-123: CS >= 5 ms, TX <= 4 s, pause >= 50 ms",
+    band_mhz=(920.5, 923.5),
+    max_power_mw=20.0,
+    carrier_sense_dbm=-80.0,
 )
 
 # The short-carrier-sense regime, and the only one on 923.5–928.1 MHz in the secondary
@@ -70,6 +81,9 @@ JP920_CS128US = RegionProfile(
     window_budget_s=360.0,
     source="ARIB STD-T108 / MIC notice H31-123 note 1: CS >= 128 us, TX <= 400 ms, "
     "pause >= 2 ms, <= 360 s per hour",
+    band_mhz=(920.5, 928.1),
+    max_power_mw=20.0,
+    carrier_sense_dbm=-80.0,
 )
 
 # Upper channels as the E220-900T22S(JP) paces them (BW125 ch 15–37): 4 s frames with a
@@ -84,6 +98,9 @@ JP920_UPPER = RegionProfile(
     pause_factor=10.0,
     source="E220-900T22S(JP) vendor pacing for ch 15-37 (pause = 10 x TX) and the "
     "360 s per hour rule of MIC notice H31-123",
+    band_mhz=(923.5, 928.1),
+    max_power_mw=20.0,
+    carrier_sense_dbm=-80.0,
 )
 
 # A plain serial cable (RS-232, USB) is not a radio: no airtime rules.

@@ -47,6 +47,9 @@ def test_profiles_are_data_with_sources() -> None:
     assert JP920_CS5MS.min_pause_s == 0.050 and JP920_CS5MS.carrier_sense_s == 0.005
     assert JP920_CS128US.max_transmission_s == 0.4 and JP920_CS128US.hourly_budget_s == 360.0
     assert profile_by_name("jp920") is JP920_CS5MS
+    for jp in (JP920_CS5MS, JP920_CS128US, JP920_UPPER):
+        assert jp.max_power_mw == 20.0 and jp.carrier_sense_dbm == -80.0
+    assert UNLIMITED.band_mhz is None
     with pytest.raises(ConfigError):
         profile_by_name("us915")
 

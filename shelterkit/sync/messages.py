@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -274,7 +275,7 @@ def _request(raw: Any) -> int:
 
 
 class FrameBuffer:
-    """Collects bytes and yields complete frame payloads; holds at most one frame's bytes."""
+    """Collects bytes from a stream and yields complete frame payloads."""
 
     __slots__ = ("_buf", "_max_bytes")
 
@@ -285,20 +286,26 @@ class FrameBuffer:
     def __len__(self) -> int:
         return len(self._buf)
 
-    def feed(self, data: bytes) -> list[bytes]:
-        """Add ``data``; return the payloads completed by it. Raises on an oversize frame."""
-        self._buf += data
-        out: list[bytes] = []
-        while len(self._buf) >= FRAME_HEADER_BYTES:
-            (length,) = struct.unpack_from(">H", self._buf)
-            if length == 0 or length > self._max_bytes:
-                raise ProtocolError(f"frame of {length} bytes outside 1..{self._max_bytes}")
-            end = FRAME_HEADER_BYTES + length
-            if len(self._buf) < end:
-                break
-            out.append(bytes(self._buf[FRAME_HEADER_BYTES:end]))
-            del self._buf[:end]
-        return out
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        """Add ``data``; yield the payloads it completes. Raises on an oversize frame.
+
+        Input is taken one frame's worth at a time, so however much ``data`` holds, the
+        buffer never holds more than about two frames, and a consumer that stops at a bad
+        message never makes the rest be buffered or split.
+        """
+        step = self._max_bytes + FRAME_HEADER_BYTES
+        for start in range(0, max(len(data), 1), step):
+            self._buf += data[start : start + step]
+            while len(self._buf) >= FRAME_HEADER_BYTES:
+                (length,) = struct.unpack_from(">H", self._buf)
+                if length == 0 or length > self._max_bytes:
+                    raise ProtocolError(f"frame of {length} bytes outside 1..{self._max_bytes}")
+                end = FRAME_HEADER_BYTES + length
+                if len(self._buf) < end:
+                    break
+                payload = bytes(self._buf[FRAME_HEADER_BYTES:end])
+                del self._buf[:end]
+                yield payload
 
     def clear(self) -> None:
         self._buf.clear()

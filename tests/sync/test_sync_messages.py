@@ -111,6 +111,14 @@ def test_random_garbage_rejected() -> None:
 def test_oversized_frame_rejected_before_buffering() -> None:
     buffer = FrameBuffer(1000)
     with pytest.raises(ProtocolError):
-        buffer.feed(struct.pack(">H", 1001))
+        list(buffer.feed(struct.pack(">H", 1001)))
     with pytest.raises(ProtocolError):
-        FrameBuffer(1000).feed(b"\x00\x00")
+        list(FrameBuffer(1000).feed(b"\x00\x00"))
+
+
+def test_a_large_read_is_taken_one_frame_at_a_time() -> None:
+    frame = encode_frame(Records(1, (b"x" * 900,)))
+    buffer = FrameBuffer(1000)
+    frames = buffer.feed(frame * 10_000)  # about 9 MB in one read
+    assert decode_payload(next(frames)) == Records(1, (b"x" * 900,))
+    assert len(buffer) <= 2 * 1002

@@ -32,6 +32,8 @@ NCSI_DNS_IPV6 = "fd3e:4f5a:5b81::1"
 # DHCPv4 option 114 carries the captive-portal API URI (RFC 8910 §2.1); dnsmasq 2.90 has no
 # name for it, and only dhcp-option-force sends it to clients that did not ask (dnsmasq(8)).
 DHCP_OPTION_CAPTIVE_PORTAL = 114
+# The RFC 8910 §2 URN for a network without a captive portal (IANA "capport" URN registry).
+CAPPORT_UNRESTRICTED = "urn:ietf:params:capport:unrestricted"
 # Entries in the per-client meters of the firewall: one per phone, more than the largest pool
 # a /22 can give (1022 hosts); nftables needs a size for dynamic sets.
 NFT_CLIENT_METER_ENTRIES = 4096
@@ -88,7 +90,9 @@ def render_dnsmasq(settings: NetworkSettings) -> str:
     portal = settings.portal_ip
     first, last = settings.dhcp_range()
     netmask = settings.subnet.netmask
-    url = settings.captive_api_url()
+    # with internet sharing there is nothing to pass: RFC 8910 §2 "unrestricted" lets phones
+    # skip portal detection
+    url = CAPPORT_UNRESTRICTED if settings.internet_sharing else settings.captive_api_url()
     if '"' in url or "\\" in url:  # cannot happen after validate(); keeps the quoting honest
         raise ConfigError("network.portal_hostname: cannot be quoted for dnsmasq")
     lines = [
@@ -97,6 +101,31 @@ def render_dnsmasq(settings: NetworkSettings) -> str:
         f"interface={settings.wifi_interface}",
         "except-interface=lo",
         "bind-dynamic",
+        *_dns_lines(settings),
+        "# DHCP",
+        "dhcp-authoritative",
+        "dhcp-rapid-commit",
+        f"dhcp-range={first},{last},{netmask},{settings.lease_seconds()}",
+        f"dhcp-option=option:router,{portal}",
+        f"dhcp-option=option:dns-server,{portal}",
+        f"dhcp-leasefile={settings.dhcp_lease_file}",
+        "# RFC 8910 captive-portal API URI, sent even to clients that do not request it",
+        f'dhcp-option-force={DHCP_OPTION_CAPTIVE_PORTAL},"{url}"',
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _dns_lines(settings: NetworkSettings) -> list[str]:
+    portal = settings.portal_ip
+    if settings.internet_sharing:
+        return [
+            "# internet sharing: names resolve through the node's own resolvers",
+            "# (/etc/resolv.conf); only the portal's name is answered here",
+            "no-hosts",
+            f"port={DNS_PORT}",
+            f"address=/{settings.portal_hostname}/{portal}",
+        ]
+    return [
         "# no upstream resolvers, no /etc/hosts: every answer comes from the lines below",
         "no-resolv",
         "no-poll",
@@ -110,17 +139,7 @@ def render_dnsmasq(settings: NetworkSettings) -> str:
         "# every name is local: other record types (AAAA, HTTPS …) get an empty answer, not",
         "# REFUSED, so a phone that asks for both A and AAAA uses the A answer at once",
         "local=/#/",
-        "# DHCP",
-        "dhcp-authoritative",
-        "dhcp-rapid-commit",
-        f"dhcp-range={first},{last},{netmask},{settings.lease_seconds()}",
-        f"dhcp-option=option:router,{portal}",
-        f"dhcp-option=option:dns-server,{portal}",
-        f"dhcp-leasefile={settings.dhcp_lease_file}",
-        "# RFC 8910 captive-portal API URI, sent even to clients that do not request it",
-        f'dhcp-option-force={DHCP_OPTION_CAPTIVE_PORTAL},"{url}"',
     ]
-    return "\n".join(lines) + "\n"
 
 
 def render_nftables(settings: NetworkSettings) -> str:
@@ -148,6 +167,17 @@ def render_nftables(settings: NetworkSettings) -> str:
         f"        iifname {wifi} reject with icmpx admin-prohibited",
         f"        oifname {wifi} drop",
     ]
+    if sharing:
+        redirect = [
+            "        # internet sharing: only web requests to the portal's address are redirected",
+            f"        iifname {wifi} ip daddr {portal} tcp dport {HTTP_PORT} "
+            f"dnat ip to {portal}:{pport}",
+        ]
+    else:
+        redirect = [
+            "        # every web request of a phone, to any address, lands on the portal",
+            f"        iifname {wifi} tcp dport {HTTP_PORT} dnat ip to {portal}:{pport}",
+        ]
     postrouting = []
     if sharing:
         postrouting = [
@@ -178,8 +208,7 @@ def render_nftables(settings: NetworkSettings) -> str:
         "",
         "    chain prerouting {",
         "        type nat hook prerouting priority dstnat; policy accept;",
-        "        # every web request of a phone, to any address, lands on the portal",
-        f"        iifname {wifi} tcp dport {HTTP_PORT} dnat ip to {portal}:{pport}",
+        *redirect,
         "        # DNS sent to any resolver is answered by the node's dnsmasq",
         f"        iifname {wifi} meta l4proto {{ tcp, udp }} th dport {DNS_PORT} "
         f"dnat ip to {portal}:{DNS_PORT}",

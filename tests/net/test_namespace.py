@@ -9,6 +9,7 @@ RFC 5737) exists only as a route inside the phone namespace.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import ipaddress
 import os
@@ -107,15 +108,21 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(timeout=5)
 
 
-@pytest.fixture
-def shelter(system: Any, unique: str, tmp_path: Path) -> Iterator[Shelter]:
+@contextlib.contextmanager
+def _build_shelter(
+    system: Any, unique: str, tmp_path: Path, internet: bool = False
+) -> Iterator[Shelter]:
+    """Node and phone namespaces; with ``internet``, a third one behind the node's uplink."""
     system.need_root()
     for tool in ("ip", "nft", "dnsmasq", "busybox"):
         system.need_tool(tool)
-    node, phone = f"sk-node-{unique}", f"sk-phone-{unique}"
+    node, phone, world = f"sk-node-{unique}", f"sk-phone-{unique}", f"sk-inet-{unique}"
     node_if, phone_if = f"skn{unique}", f"skp{unique}"
+    uplink_if, world_if = f"sku{unique}", f"ski{unique}"
     settings = NetworkSettings(
         wifi_interface=node_if,
+        uplink_interface=uplink_if if internet else None,
+        internet_sharing=internet,
         portal_cidr="10.42.0.1/22",
         portal_port=8080,
         admin_port=8081,
@@ -125,10 +132,10 @@ def shelter(system: Any, unique: str, tmp_path: Path) -> Iterator[Shelter]:
     )
     write_rendered(settings, tmp_path / "rendered")
     processes: list[subprocess.Popen[bytes]] = []
+    namespaces = [node, phone, *([world] if internet else [])]
     try:
-        system.run("ip", "netns", "add", node)
-        system.run("ip", "netns", "add", phone)
-        for ns in (node, phone):
+        for ns in namespaces:
+            system.run("ip", "netns", "add", ns)
             system.run("ip", "-n", ns, "link", "set", "lo", "up")
         system.run(
             "ip", "link", "add", node_if, "netns", node, "type", "veth",
@@ -137,14 +144,39 @@ def shelter(system: Any, unique: str, tmp_path: Path) -> Iterator[Shelter]:
         system.run("ip", "-n", node, "addr", "add", settings.portal_cidr, "dev", node_if)
         system.run("ip", "-n", node, "link", "set", node_if, "up")
         system.run("ip", "-n", phone, "link", "set", phone_if, "up")
+        if internet:
+            # the "internet" is TEST-NET-3 inside the third namespace, nothing more
+            system.run(
+                "ip", "link", "add", uplink_if, "netns", node, "type", "veth",
+                "peer", "name", world_if, "netns", world,
+            )  # fmt: skip
+            system.run("ip", "-n", node, "addr", "add", "203.0.113.1/24", "dev", uplink_if)
+            system.run("ip", "-n", world, "addr", "add", f"{ELSEWHERE}/24", "dev", world_if)
+            system.run("ip", "-n", node, "link", "set", uplink_if, "up")
+            system.run("ip", "-n", world, "link", "set", world_if, "up")
+            system.run(
+                "ip", "netns", "exec", node, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"
+            )  # fmt: skip
+            processes.append(
+                _start(
+                    ["ip", "netns", "exec", world, sys.executable, TOOLS, "serve", ELSEWHERE,
+                     "80", "internet-standin"],
+                    tmp_path / "internet.log",
+                    "ready",
+                )
+            )  # fmt: skip
         system.run(
             "ip", "netns", "exec", node, "nft", "-f", str(tmp_path / "rendered/nftables.conf")
         )
+        # upstream DNS, if dnsmasq ever asks, is the "internet" namespace, never the host's
+        resolv = tmp_path / "resolv.conf"
+        resolv.write_text(f"nameserver {ELSEWHERE}\n", encoding="utf-8")
         processes.append(
             _start(
                 [
                     "ip", "netns", "exec", node, "dnsmasq", "--keep-in-foreground",
                     "-C", str(tmp_path / "rendered/dnsmasq.conf"),
+                    f"--resolv-file={resolv}",
                     f"--pid-file={tmp_path / 'dnsmasq.pid'}", "--log-facility=-",
                     "--log-dhcp", "--user=root", "--group=root",
                 ],
@@ -174,8 +206,14 @@ def shelter(system: Any, unique: str, tmp_path: Path) -> Iterator[Shelter]:
     finally:
         for proc in processes:
             _stop(proc)
-        system.run("ip", "netns", "del", phone, check=False)
-        system.run("ip", "netns", "del", node, check=False)
+        for ns in reversed(namespaces):
+            system.run("ip", "netns", "del", ns, check=False)
+
+
+@pytest.fixture
+def shelter(system: Any, unique: str, tmp_path: Path) -> Iterator[Shelter]:
+    with _build_shelter(system, unique, tmp_path) as built:
+        yield built
 
 
 def _join(shelter: Shelter, system: Any) -> dict[str, str]:
@@ -261,3 +299,23 @@ def test_per_client_connection_limit(shelter: Shelter, system: Any) -> None:
     limit = shelter.settings.client_max_connections
     results = shelter.tool(system, "phone", "hold", "10.42.0.1", "80", str(limit + 2))
     assert results[: limit + 2] == ["ok"] * limit + ["refused", "refused"]
+
+
+def test_sharing_gives_the_internet_and_keeps_the_portal_and_staff_apart(
+    system: Any, unique: str, tmp_path: Path
+) -> None:
+    with _build_shelter(system, unique, tmp_path, internet=True) as shelter:
+        lease = _join(shelter, system)
+        url = bytes.fromhex(lease["opt114"]).decode("utf-8")
+        assert url == "urn:ietf:params:capport:unrestricted"
+        # the web is the web: 203.0.113.7 answers for itself, through the node's uplink
+        out = shelter.tool(system, "phone", "http", ELSEWHERE, "80", "/generate_204")
+        assert out[1].startswith("internet-standin")
+        # the portal is still one name away, and the admin API still closed
+        answer = shelter.tool(system, "phone", "dns", "shelter.lan", "10.42.0.1")
+        assert answer[:2] == ["rcode=0", "10.42.0.1"]
+        assert shelter.tool(system, "phone", "http", "10.42.0.1", "80", "/")[1].startswith(
+            "portal-standin"
+        )
+        port = str(shelter.settings.admin_port)
+        assert shelter.tool(system, "phone", "connect", "10.42.0.1", port)[0] == "refused"

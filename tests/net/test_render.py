@@ -82,6 +82,18 @@ def test_nftables_own_table_redirect_and_admin_closed() -> None:
     assert 'oifname "wlan1" drop' in text
 
 
+def test_sharing_makes_a_plain_router_with_a_local_portal() -> None:
+    settings = NetworkSettings(uplink_interface="eth0", internet_sharing=True)
+    dns = _lines(render_dnsmasq(settings))
+    assert "address=/shelter.lan/10.42.0.1" in dns
+    assert not any(line.startswith(("address=/#/", "local=", "no-resolv")) for line in dns)
+    assert 'dhcp-option-force=114,"urn:ietf:params:capport:unrestricted"' in dns
+    nft = render_nftables(settings)
+    assert 'iifname "wlan0" ip daddr 10.42.0.1 tcp dport 80 dnat ip to 10.42.0.1:8080' in nft
+    assert 'iifname "wlan0" tcp dport 80 dnat' not in nft
+    assert "tcp dport 8081 reject with tcp reset" in nft
+
+
 def test_nftables_sharing_only_when_configured() -> None:
     text = render_nftables(
         NetworkSettings(uplink_interface="eth0", internet_sharing=True, client_max_connections=9)

@@ -28,11 +28,8 @@ from shelterkit.model.keys import PUBLIC_KEY_BYTES
 from shelterkit.model.kinds import Stream
 from shelterkit.model.record import MAX_RECORD_BYTES, Record, decode_record, record_id
 from shelterkit.model.trust import TrustPolicy
-from shelterkit.sync.limits import MAX_REJECTION_ORIGINS, SYNC_BATCH_RECORDS
+from shelterkit.sync.limits import MAX_ACCEPT_BATCH_RECORDS, MAX_REJECTION_ORIGINS
 from shelterkit.sync.vector import Key, VersionVector, sync_order
-
-# A batch larger than the largest any link sends is cut here before any decoding work.
-MAX_ACCEPT_BATCH_RECORDS = 4 * SYNC_BATCH_RECORDS
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -21,6 +21,8 @@ RADIO_MAX_MESSAGE_BYTES = 8192
 
 # Records per RECORDS batch: about 40 KB of typical records, a few SQLite pages per commit.
 SYNC_BATCH_RECORDS = 256
+# accept_batch cuts a larger batch before decoding anything (any link's batch fits).
+MAX_ACCEPT_BATCH_RECORDS = 4 * SYNC_BATCH_RECORDS
 # Radio batches stay small so an interrupted transfer loses little airtime.
 RADIO_BATCH_RECORDS = 16
 # Batches in flight per direction (sent, not yet acknowledged as durably stored).

@@ -11,7 +11,8 @@ from shelterkit.model.keys import Identity
 from shelterkit.model.kinds import AlertBody, PostBody, RevokeBody
 from shelterkit.model.record import sign_record
 from shelterkit.model.trust import TrustPolicy
-from shelterkit.sync.accept import MAX_ACCEPT_BATCH_RECORDS, RejectionTally, accept_batch
+from shelterkit.sync.accept import RejectionTally, accept_batch
+from shelterkit.sync.limits import MAX_ACCEPT_BATCH_RECORDS
 from shelterkit.sync.vector import EMPTY_VECTOR
 
 

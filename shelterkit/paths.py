@@ -20,6 +20,16 @@ class DataPaths:
         return self.root / "node.key"
 
     @property
+    def enrolment(self) -> Path:
+        """This node's enrolment record, signed by city hall (from provisioning)."""
+        return self.root / "enrolment.rec"
+
+    @property
+    def authority_key(self) -> Path:
+        """City hall's signing seed; only ever on the hub."""
+        return self.root / "authority.key"
+
+    @property
     def admin_token(self) -> Path:
         return self.root / "admin.token"
 

@@ -7,6 +7,8 @@ re-renders its cached pages once per change.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -18,11 +20,12 @@ from shelterkit.errors import ProtocolError, StorageError, TrustError
 from shelterkit.model.fold import entity_key, newer
 from shelterkit.model.hlc import HybridClock
 from shelterkit.model.keys import SEED_BYTES, Identity, short_id
-from shelterkit.model.kinds import AnyBody, Kind
+from shelterkit.model.kinds import AnyBody, EnrolBody, Kind
 from shelterkit.model.record import Record, decode_record
 from shelterkit.model.trust import TrustPolicy
 from shelterkit.paths import DataPaths, write_private_file
 from shelterkit.storage.store import Store
+from shelterkit.sync import VersionVector, accept_batch
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,17 @@ def load_or_create_identity(p: Path, random_bytes: Callable[[int], bytes]) -> Id
     identity = Identity.from_random(random_bytes(SEED_BYTES))
     write_private_file(p, identity.seed.hex().encode() + b"\n")
     return identity
+
+
+# Peers whose last contact is remembered (a city has tens of shelters).
+MAX_PEER_CONTACTS = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class PeerContact:
+    key: bytes
+    shelter: str
+    last_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +87,11 @@ class Node:
         self.generation = 0
         self.record_count = 0
         self.last_sync_ms: int | None = None
+        self.enrolment: Record | None = None
+        self.peers: dict[bytes, PeerContact] = {}
+        self.changes = 0  # every stored record counts; sync loops wait on it
+        self._changed = asyncio.Condition()
+        self._vector: VersionVector | None = None
 
     @classmethod
     async def open(
@@ -91,6 +110,7 @@ class Node:
         node = cls(config, store, identity, trust, clock, wall_ms)
         for record in (await store.heads([Kind.ENROL, Kind.REVOKE])).values():
             trust.learn(record)
+        await node._load_enrolment(paths.enrolment)
         node.heads = await store.heads(MEMORY_KINDS)
         node.record_count = await store.count()
         log.info(
@@ -104,9 +124,84 @@ class Node:
     async def close(self) -> None:
         await self.store.close()
 
+    async def _load_enrolment(self, path: Path) -> None:
+        """Take in this node's enrolment record (from provisioning), if there is one."""
+        wire = await asyncio.to_thread(_read_optional, path)
+        if wire is None:
+            return
+        try:
+            record = decode_record(wire)
+        except ProtocolError as exc:
+            raise StorageError(f"enrolment record {path} is unreadable: {exc}") from exc
+        body = record.body
+        if not isinstance(body, EnrolBody) or body.node_key != self.identity.public:
+            raise StorageError(f"enrolment record {path} is not for this node's key")
+        if body.shelter != self.config.shelter.id:
+            raise StorageError(
+                f"enrolment record {path} is for shelter {body.shelter}, "
+                f"config says {self.config.shelter.id}"
+            )
+        result = await self.ingest([wire])
+        if result.rejected:
+            raise StorageError(f"enrolment record {path} refused: {result.rejected[0][1]}")
+        self.enrolment = record
+
+    def note_sync(self, peer: bytes, enrolment: Record | None = None) -> None:
+        """Remember a completed sync round with ``peer``."""
+        now = self.wall_ms()
+        shelter = self.trust.shelter_of(peer) or ("city hall" if self.is_authority(peer) else "?")
+        if enrolment is not None and isinstance(enrolment.body, EnrolBody):
+            shelter = enrolment.body.shelter
+        self.peers.pop(peer, None)
+        self.peers[peer] = PeerContact(peer, shelter, now)
+        while len(self.peers) > MAX_PEER_CONTACTS:
+            self.peers.pop(next(iter(self.peers)))
+        self.last_sync_ms = now
+
+    async def wait_for_change(self, seen: int, wait_s: float) -> int:
+        """Wait until ``changes`` differs from ``seen`` or ``wait_s`` passes."""
+        async with self._changed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait_for(lambda: self.changes != seen), wait_s)
+        return self.changes
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def have(self) -> VersionVector:
+        """What this node holds, as a sync summary (revoked origins left out)."""
+        if self._vector is None:
+            heads = await self.store.version_vector()
+            self._vector = VersionVector(heads).without_origins(self.trust.revoked)
+        return self._vector
+
+    async def ingest_batch(self, wires: Sequence[bytes]) -> tuple[Record, ...]:
+        """Validate a batch from a sync peer (``sync.accept_batch``) and commit it durably."""
+        now = self.wall_ms()
+        result = accept_batch(wires, self.trust, await self.have())
+        by_origin: dict[bytes, str] = {}
+        for rejection in result.rejected:
+            by_origin.setdefault(rejection.origin or b"", rejection.reason)
+        for origin, reason in by_origin.items():
+            if await self.store.note_rejection(origin, reason, now):
+                log.warning("rejected record from %s: %s", short_id(origin) or "?", reason)
+        if not result.accepted:
+            return ()
+        results = await self.store.append_records(result.accepted, now)
+        stored = tuple(r.record for r in results if r.stored)
+        for record in result.accepted:
+            self.clock.observe(record.hlc, now)
+        self._fold_in(stored)
+        if stored:
+            await self._notify()
+        return stored
+
     def _fold_in(self, records: Iterable[Record]) -> None:
         changed = False
         for record in records:
+            self._vector = None
+            self.changes += 1
             self.record_count += 1
             if record.kind in (Kind.ENROL, Kind.REVOKE):
                 self.trust.learn(record)
@@ -124,6 +219,7 @@ class Node:
         """Sign ``body`` as this node and store it durably; returns once committed."""
         record = await self.store.append_own(self.identity, body, self.clock, self.wall_ms())
         self._fold_in([record])
+        await self._notify()
         return record
 
     async def ingest(self, wires: Sequence[bytes]) -> IngestResult:
@@ -157,10 +253,19 @@ class Node:
             if r.conflict:
                 log.warning("equivocation by %s at seq %d", short_id(r.record.origin), r.record.seq)
         self._fold_in(stored)
+        if stored:
+            await self._notify()
         return IngestResult(stored, sum(1 for r in results if not r.stored), tuple(rejected))
 
     def is_authority(self, key: bytes) -> bool:
         return self.trust.is_authority(key)
+
+
+def _read_optional(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
 
 
 def _origin_hint(wire: bytes) -> bytes:

@@ -42,6 +42,7 @@ from shelterkit.model.keys import PUBLIC_KEY_BYTES
 from shelterkit.model.kinds import Stream
 from shelterkit.model.record import MAX_RECORD_BYTES
 from shelterkit.sync.limits import (
+    MAX_BYE_DETAIL_CHARS,
     MAX_MESSAGE_BYTES,
     MAX_OUTSTANDING_BATCHES,
     MAX_RANGES_PER_WANT,
@@ -271,7 +272,10 @@ class SyncSession:
         return self.data_to_send()
 
     def receive(self, data: bytes, now: float) -> list[Event]:
-        """Feed bytes from the peer (``b""`` just checks the idle timeout)."""
+        """Feed bytes from the peer (``b""`` just checks the idle timeout).
+
+        The idle timeout counts from the last complete message received from the peer.
+        """
         events, self._pending = self._pending, []
         if self.finished:
             return events
@@ -315,7 +319,7 @@ class SyncSession:
         self, reason: ByeReason, detail: str, events: list[Event], by_peer: bool = False
     ) -> None:
         if not by_peer:
-            self._outbox.append(encode_frame(Bye(reason, detail[:200])))
+            self._outbox.append(encode_frame(Bye(reason, detail[:MAX_BYE_DETAIL_CHARS])))
         self._apply(Trigger.FAIL)
         self._release()
         events.append(SyncFailed(reason, detail, by_peer))

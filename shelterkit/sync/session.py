@@ -244,6 +244,7 @@ class SyncSession:
         self._fetching: dict[int, int] = {}  # peer request -> most records it may get
         self._unacked: set[int] = set()  # peer requests answered, not yet acknowledged
         self._peer_request_high = 0
+        self._outcome: SyncCompleted | SyncFailed | None = None
 
     # -- public surface ---------------------------------------------------------------------
 
@@ -254,6 +255,16 @@ class SyncSession:
     @property
     def finished(self) -> bool:
         return self._state in TERMINAL
+
+    @property
+    def outcome(self) -> SyncCompleted | SyncFailed | None:
+        """How the session ended (None while it runs).
+
+        The same event is also returned by ``receive``; when the session ends inside
+        ``send`` (our last batch stored after the peer's BYE), it comes with the next
+        ``receive`` call, so a loop that stops on ``finished`` should read this instead.
+        """
+        return self._outcome
 
     @property
     def peer_key(self) -> bytes | None:
@@ -322,7 +333,8 @@ class SyncSession:
             self._outbox.append(encode_frame(Bye(reason, detail[:MAX_BYE_DETAIL_CHARS])))
         self._apply(Trigger.FAIL)
         self._release()
-        events.append(SyncFailed(reason, detail, by_peer))
+        self._outcome = SyncFailed(reason, detail, by_peer)
+        events.append(self._outcome)
 
     def _release(self) -> None:
         self._frames.clear()
@@ -380,7 +392,8 @@ class SyncSession:
         self._shared = self.config.streams & self._peer.streams
         if self._peer.streams == self.config.streams and self._peer.digest == self._hello.digest:
             self._apply(Trigger.DIGESTS_EQUAL)
-            events.append(SyncCompleted(converged_on_hello=True))
+            self._outcome = SyncCompleted(converged_on_hello=True)
+            events.append(self._outcome)
             return
         # Each page must leave room for the SUMMARY envelope around the vector.
         pages = self._have.restrict(self._shared).pages(self.config.max_message_bytes - 32)
@@ -417,7 +430,8 @@ class SyncSession:
             self._queue(Bye(ByeReason.DONE), Trigger.SEND_BYE_DONE)
             if self.finished:  # the peer had already said BYE(done)
                 self._release()
-                events.append(SyncCompleted(converged_on_hello=False))
+                self._outcome = SyncCompleted(converged_on_hello=False)
+                events.append(self._outcome)
 
     # -- receiving --------------------------------------------------------------------------
 
@@ -520,4 +534,5 @@ class SyncSession:
         self._unacked.clear()
         if self._state is State.DONE:
             self._release()
-            events.append(SyncCompleted(converged_on_hello=False))
+            self._outcome = SyncCompleted(converged_on_hello=False)
+            events.append(self._outcome)

@@ -173,3 +173,26 @@ def test_request_response_transport_completes(city_factory: Callable[..., City])
     assert client.state is State.DONE and server.state is State.DONE
     assert empty_posts == 0
     assert client_replica.ids == server_replica.ids
+
+
+def test_outcome_is_known_when_the_session_ends_inside_send(
+    city_factory: Callable[..., City],
+) -> None:
+    city = city_factory(size=2)
+    city.post(0, "only the first side has this")
+    a, b = city.replicas
+    link = MemoryLink(a, b, city.config(0), city.config(1))
+    link.start()
+    link.run()
+    puller = link.sessions[1]
+    assert puller.state is State.DONE
+    assert puller.outcome == SyncCompleted(converged_on_hello=False)
+    assert link.sessions[0].outcome == SyncCompleted(converged_on_hello=False)
+    # the event itself arrives with the next receive, once
+    late = puller.receive(b"", 0.0)
+    assert late in ([], [SyncCompleted(converged_on_hello=False)])
+    assert puller.receive(b"", 0.0) == []
+    idle = MemoryLink(a, b, city.config(0), city.config(1))
+    idle.start()
+    idle.run()
+    assert idle.sessions[0].outcome == SyncCompleted(converged_on_hello=True)

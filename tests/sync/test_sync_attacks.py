@@ -377,3 +377,41 @@ def test_slow_drip_of_one_huge_frame_is_bounded_attack(city_factory: Callable[..
         assert len(session._frames) <= 65535 + 2
     session.receive(b"", 30.0 + SESSION_IDLE_TIMEOUT_S)
     assert session.state is State.FAILED and len(session._frames) == 0
+
+
+def test_mutated_transcripts_never_crash_attack(city_factory: Callable[..., City]) -> None:
+    """Replays of a real session's bytes with random damage: errors are ProtocolErrors."""
+    city = city_factory(size=2)
+    for i in range(20):
+        city.post(0, f"p{i}")
+    city.status(0, 9)
+    link = MemoryLink(city.replicas[0], city.replicas[1], city.config(0), city.config(1))
+    link.start()
+    transcript: list[bytes] = []  # what side 1 received
+    while link.inbox[0] or link.inbox[1]:
+        if link.inbox[1]:
+            chunk = link.inbox[1].popleft()
+            transcript.append(chunk)
+            link.deliver(1, chunk, 0.0)
+        if link.inbox[0]:
+            link.deliver(0, link.inbox[0].popleft(), 0.0)
+    valid = set(city.replicas[0].ids)
+    rng = random.Random(11)
+    for _ in range(300):
+        target = city_factory(size=2).replicas[1]  # fresh, knows only the enrolments
+        session = SyncSession(city.config(1), target.have(), 0.0)
+        session.send(Start())
+        for chunk in transcript:
+            data = bytearray(chunk)
+            for _ in range(rng.randint(0, 3)):
+                action = rng.random()
+                if action < 0.5 and data:
+                    data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+                elif action < 0.75:
+                    del data[rng.randrange(len(data) + 1) :]
+                else:
+                    data[rng.randrange(len(data) + 1) : 0] = rng.randbytes(rng.randint(1, 8))
+            target.drive(session, session.receive(bytes(data), 0.0), 0)
+        stored = {r.id for r in target.records()}
+        enrolments = {r.id for r in city.replicas[0].records() if r.origin == city.authority.public}
+        assert stored <= valid | enrolments

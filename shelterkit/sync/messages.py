@@ -48,6 +48,9 @@ class Role(enum.IntFlag):
     RELAY = 4
 
 
+_KNOWN_ROLES = Role.NODE | Role.HUB | Role.RELAY
+
+
 class ByeReason(enum.IntEnum):
     DONE = 1  # our pull is complete (not an error)
     PROTOCOL_ERROR = 2
@@ -224,7 +227,7 @@ def _build(mtype: MessageType, v: dict[str, Any]) -> Message:
         if not isinstance(digest, bytes) or len(digest) != DIGEST_BYTES:
             raise ProtocolError("HELLO digest is 16 bytes")
         version = _uint(v["version"], "version", 2**16)
-        roles = Role(_uint(v["roles"], "roles", 2**16) & sum(Role))
+        roles = Role(_uint(v["roles"], "roles", 2**16) & _KNOWN_ROLES)  # newer roles dropped
         streams = mask_to_streams(_uint(v["streams"], "streams", 2**16))
         return Hello(node, roles, streams, digest, version)
     if mtype is MessageType.SUMMARY:

@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
+import os
+import re
 import sys
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from shelterkit import __version__
-from shelterkit.config import example_config, load_config
-from shelterkit.errors import ShelterkitError
+from shelterkit.config import example_config, load_config, validate
+from shelterkit.errors import ConfigError, InputError, ShelterkitError
+
+# The CLI waits this long for a hub or node to answer.
+HTTP_TIMEOUT_S = 30
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -23,10 +33,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    node = sub.add_parser("node", help="run one shelter node")
-    node.add_argument("--config", type=Path, help="TOML config file (default: embedded defaults)")
-    node.add_argument("--data", help="data directory (overrides [node] data_dir)")
-    node.add_argument("--listen", help="HOST:PORT of the portal (overrides [node] listen)")
+    for name, text in (("node", "run one shelter node"), ("hub", "run the city-hall hub")):
+        cmd = sub.add_parser(name, help=text, description=text)
+        cmd.add_argument(
+            "--config", type=Path, help="TOML config file (default: embedded defaults)"
+        )
+        cmd.add_argument("--data", help="data directory (overrides [node] data_dir)")
+        cmd.add_argument("--listen", help="HOST:PORT to listen on (overrides [node] listen)")
 
     demo = sub.add_parser("demo", help="run a whole local city on this machine")
     demo.add_argument("--data", help="data directory (default: a fresh temporary one)")
@@ -34,7 +47,56 @@ def _parser() -> argparse.ArgumentParser:
 
     cfg = sub.add_parser("config", help="configuration helpers")
     cfg.add_argument("--example", action="store_true", help="print a complete example config")
+
+    token = sub.add_parser("token", help="print a staff token for a node or hub's admin API")
+    token.add_argument("--data", default="shelterkit-data", help="the node or hub's data directory")
+    token.add_argument("--ttl", default="7d", help="validity, e.g. 12h or 7d (default 7d)")
+
+    alert = sub.add_parser("alert", help="issue or import alerts at the hub")
+    asub = alert.add_subparsers(dest="alert_command", required=True, metavar="ACTION")
+    issue = asub.add_parser("issue", help="issue a signed alert at the hub")
+    _remote_args(issue)
+    issue.add_argument("--headline", required=True, help="headline in Japanese")
+    issue.add_argument("--headline-en", help="headline in English")
+    issue.add_argument("--description", help="description in Japanese")
+    issue.add_argument("--description-en", help="description in English")
+    issue.add_argument("--instruction", help="what to do, in Japanese")
+    issue.add_argument("--instruction-en", help="what to do, in English")
+    issue.add_argument("--event", help="event name in Japanese, e.g. 大雨警報")
+    issue.add_argument(
+        "--severity", default="severe", choices=["extreme", "severe", "moderate", "minor"]
+    )
+    issue.add_argument(
+        "--urgency", default="immediate", choices=["immediate", "expected", "future"]
+    )
+    issue.add_argument("--certainty", default="likely", choices=["observed", "likely", "possible"])
+    issue.add_argument("--expires", default="24h", help="validity, e.g. 90m, 6h, 2d (default 24h)")
+    issue.add_argument(
+        "--target", action="append", default=[], help="shelter id (repeat; default all)"
+    )
+    imp = asub.add_parser("import", help="import a CAP 1.2 alert file at the hub")
+    _remote_args(imp)
+    imp.add_argument("file", type=Path, help="CAP 1.2 XML file")
     return p
+
+
+def _remote_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--hub", default=os.environ.get("SHELTERKIT_HUB"), help="hub URL ($SHELTERKIT_HUB)"
+    )
+    p.add_argument(
+        "--token",
+        default=os.environ.get("SHELTERKIT_TOKEN"),
+        help="staff token ($SHELTERKIT_TOKEN)",
+    )
+
+
+def parse_duration(text: str) -> int:
+    """``90``, ``90s``, ``30m``, ``6h``, ``2d`` → seconds."""
+    match = re.fullmatch(r"\s*(\d+)\s*([smhd]?)\s*", text)
+    if not match:
+        raise InputError("invalid", "duration", f"not a duration: {text!r} (e.g. 90m, 6h, 2d)")
+    return int(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -45,6 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return _dispatch(args)
+    except InputError as exc:
+        print(f"shelterkit: {exc.detail or exc}", file=sys.stderr)
+        return 2
     except ShelterkitError as exc:
         print(f"shelterkit: {exc}", file=sys.stderr)
         return 2
@@ -59,21 +124,99 @@ def _dispatch(args: argparse.Namespace) -> int:
             return 2
         sys.stdout.write(example_config())
         return 0
-    if args.command == "node":
-        from shelterkit.service.run import run_node
-
+    if args.command in ("node", "hub"):
         config = load_config(args.config).with_overrides(data_dir=args.data, listen=args.listen)
-        from shelterkit.config import validate
-
         validate(config)
-        asyncio.run(run_node(config))
+        if args.command == "node":
+            from shelterkit.service.run import run_node
+
+            asyncio.run(run_node(config))
+        else:
+            from shelterkit.hub.run import run_hub
+
+            asyncio.run(run_hub(config))
         return 0
     if args.command == "demo":
         from shelterkit.demo import run_demo
 
         asyncio.run(run_demo(args.data, args.port))
         return 0
+    if args.command == "token":
+        return _token(args)
+    if args.command == "alert":
+        return _alert(args)
     raise AssertionError(args.command)
+
+
+def _token(args: argparse.Namespace) -> int:
+    from shelterkit.admin.tokens import mint_token
+    from shelterkit.paths import DataPaths
+
+    path = DataPaths(Path(args.data)).admin_token
+    try:
+        secret = bytes.fromhex(path.read_text("ascii").strip())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"no admin secret at {path}: start the node or hub once first") from exc
+    print(mint_token(secret, time.time(), parse_duration(args.ttl)))
+    return 0
+
+
+def _request(args: argparse.Namespace, path: str, body: bytes, content_type: str) -> Any:
+    if not args.hub:
+        raise ConfigError("no hub: give --hub URL or set SHELTERKIT_HUB")
+    if not args.token:
+        raise ConfigError("no token: give --token TOKEN or set SHELTERKIT_TOKEN")
+    url = args.hub.rstrip("/") + path
+    request = urllib.request.Request(
+        url,
+        data=body,
+        method="POST",
+        headers={"Content-Type": content_type, "Authorization": f"Bearer {args.token}"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as resp:
+            return json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            detail = json.loads(exc.read()).get("detail") or exc.reason
+        except (ValueError, AttributeError):
+            detail = exc.reason
+        raise ConfigError(f"the hub refused: {detail} (HTTP {exc.code})") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ConfigError(f"cannot reach the hub at {args.hub}: {reason}") from None
+
+
+def _alert(args: argparse.Namespace) -> int:
+    if args.alert_command == "issue":
+
+        def both(ja: str | None, en: str | None) -> dict[str, str]:
+            return {k: v for k, v in (("ja", ja), ("en", en)) if v}
+
+        payload = {
+            "headline": both(args.headline, args.headline_en),
+            "description": both(args.description, args.description_en),
+            "instruction": both(args.instruction, args.instruction_en),
+            "event": both(args.event, None),
+            "severity": args.severity,
+            "urgency": args.urgency,
+            "certainty": args.certainty,
+            "expires_in_s": parse_duration(args.expires),
+            "targets": args.target,
+        }
+        result = _request(args, "/api/alerts", json.dumps(payload).encode(), "application/json")
+        print(f"issued {result['identifier']} (record {result['id']})")
+        return 0
+    if args.alert_command == "import":
+        try:
+            xml = args.file.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"cannot read {args.file}: {exc.strerror}") from None
+        result = _request(args, "/api/alerts/cap", xml, "application/cap+xml")
+        for alert in result.get("alerts", []):
+            print(f"imported {alert['identifier']} (record {alert['id']})")
+        return 0
+    raise AssertionError(args.alert_command)
 
 
 if __name__ == "__main__":

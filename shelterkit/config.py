@@ -45,6 +45,14 @@ class NodeSettings:
         [], "Hex Ed25519 public keys of city hall whose alerts this node trusts."
     )
     hub_url: str = setting("", "City-hall hub URL to sync with; empty: no hub.")
+    peer_listen: str = setting(
+        "",
+        "HOST:PORT for peers and staff (sync, admin API); empty: the portal's port + 1.",
+    )
+    peers: list[str] = setting(
+        [], "Further sync peers (URLs of other nodes' peer listeners), e.g. on a LAN."
+    )
+    sync_interval_s: int = setting(5, "Seconds between sync rounds while nothing changes.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +78,14 @@ class Config:
     shelter: ShelterSettings = field(default_factory=ShelterSettings)
     node: NodeSettings = field(default_factory=NodeSettings)
     portal: PortalSettings = field(default_factory=PortalSettings)
+
+    @property
+    def peer_listen(self) -> str:
+        """The peer/staff listener: as configured, or the portal's port + 1."""
+        if self.node.peer_listen:
+            return self.node.peer_listen
+        host, _, port = self.node.listen.rpartition(":")
+        return f"{host}:{int(port) + 1}"
 
     def with_overrides(self, *, data_dir: str | None = None, listen: str | None = None) -> Config:
         node = self.node
@@ -137,9 +153,18 @@ def load_config(path: Path | None) -> Config:
 
 
 def validate(config: Config) -> None:
-    host, sep, port = config.node.listen.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(f"[node] listen: expected HOST:PORT, got {config.node.listen!r}")
+    for name in ("listen", "peer_listen"):
+        value = getattr(config.node, name)
+        if name == "peer_listen" and not value:
+            continue
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"[node] {name}: expected HOST:PORT, got {value!r}")
+    for url in [config.node.hub_url, *config.node.peers]:
+        if url and not (url.startswith("http://") or url.startswith("https://")):
+            raise ConfigError(f"[node] peer URL {url!r}: expected http:// or https://")
+    if not 1 <= config.node.sync_interval_s <= 3600:
+        raise ConfigError("[node] sync_interval_s: expected 1 to 3600")
     for key in config.node.authority_keys:
         try:
             if len(bytes.fromhex(key)) != 32:

@@ -69,6 +69,27 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_port_range(count: int) -> int:
+    """A first port P such that P … P+count-1 are all free right now."""
+    for _ in range(200):
+        first = free_port()
+        if first + count >= 65536:
+            continue
+        sockets = []
+        try:
+            for port in range(first, first + count):
+                s = socket.socket()
+                sockets.append(s)
+                s.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+    raise RuntimeError("no free port range")
+
+
 @dataclass
 class NodeProcess:
     url: str

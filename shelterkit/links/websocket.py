@@ -29,7 +29,7 @@ from shelterkit.model.keys import short_id
 from shelterkit.service.node import Node
 from shelterkit.service.replica import drive
 from shelterkit.sync import Role, SessionConfig, Start, SyncCompleted, SyncFailed, SyncSession
-from shelterkit.sync.limits import MAX_MESSAGE_BYTES
+from shelterkit.sync.limits import MAX_MESSAGE_BYTES, SESSION_IDLE_TIMEOUT_S
 
 log = logging.getLogger(__name__)
 
@@ -107,17 +107,14 @@ async def _round(node: Node, channel: _Channel, roles: Role, expected: bytes | N
     )
     before = node.record_count
     await channel.put(session.send(Start()) + session.data_to_send())
-    outcome: SyncCompleted | SyncFailed | None = None
     while not session.finished:
         data = await channel.get(RECEIVE_TIMEOUT_S)
-        events = session.receive(data or b"", loop.time())
-        for event in events:
-            if isinstance(event, SyncCompleted | SyncFailed):
-                outcome = event
-        await channel.put(await drive(node, session, events))
-        if data is None and not session.finished:
-            session.receive(b"", loop.time() + RECEIVE_TIMEOUT_S * 4)  # peer gone: time out
+        if data is None:  # the peer went quiet or closed: let the session time out
+            session.receive(b"", loop.time() + SESSION_IDLE_TIMEOUT_S)
             break
+        events = session.receive(data, loop.time())
+        await channel.put(await drive(node, session, events))
+    outcome = session.outcome
     ok = isinstance(outcome, SyncCompleted)
     detail = outcome.detail if isinstance(outcome, SyncFailed) else ""
     if ok:
@@ -147,7 +144,9 @@ def add_sync_route(app: web.Application, node: Node, roles: Role = Role.NODE) ->
         try:
             async with asyncio.timeout(ROUND_TIMEOUT_S):
                 result = await _round(node, channel, roles, None)
-            log.info(
+            level = logging.INFO if result.records_received or not result.ok else logging.DEBUG
+            log.log(
+                level,
                 "sync from %s: %s, %d new records",
                 short_id(result.peer),
                 "ok" if result.ok else result.detail,

@@ -68,6 +68,10 @@ class IngestResult:
 class Node:
     """A running node's state. Create with ``await Node.open(config, wall_ms)``."""
 
+    # False while the wall clock has not been confirmed by city hall or a trusted peer
+    # (DESIGN §9): pages then say that issue and expiry times may be off.
+    clock_certain: bool = True
+
     def __init__(
         self,
         config: Config,
@@ -217,7 +221,11 @@ class Node:
 
     async def publish(self, body: AnyBody) -> Record:
         """Sign ``body`` as this node and store it durably; returns once committed."""
-        record = await self.store.append_own(self.identity, body, self.clock, self.wall_ms())
+        return await self.publish_as(self.identity, body)
+
+    async def publish_as(self, signer: Identity, body: AnyBody) -> Record:
+        """Sign ``body`` with ``signer`` (this node, or the hub's authority key) and store it."""
+        record = await self.store.append_own(signer, body, self.clock, self.wall_ms())
         self._fold_in([record])
         await self._notify()
         return record

@@ -1,25 +1,41 @@
-"""Running a node process: the portal server, signal handling, clean shutdown."""
+"""Running node and hub processes: listeners, sync loops, systemd, clean shutdown.
+
+A node has two listeners: the evacuee portal, and the peer/staff listener (sync, the
+admin API, health) that the network layer keeps closed to the evacuee Wi-Fi. A hub has
+only the second. All long-lived work runs in one TaskGroup; SIGTERM/SIGINT end it and
+close the store.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from aiohttp import web
 
+from shelterkit.admin.api import install_admin_api
 from shelterkit.config import Config
-from shelterkit.errors import ConfigError
+from shelterkit.errors import ConfigError, StorageError
+from shelterkit.links.websocket import add_sync_route
+from shelterkit.paths import DataPaths, write_private_file
 from shelterkit.portal.app import create_portal_app
+from shelterkit.power.watchdog import sd_notify, watchdog_pinger
 from shelterkit.service.node import Node
+from shelterkit.service.scheduler import SyncScheduler
+from shelterkit.sync import Role
 
 log = logging.getLogger(__name__)
 
 # Time allowed for in-flight requests to finish on shutdown.
 SHUTDOWN_GRACE_S = 5.0
+ADMIN_SECRET_BYTES = 32
 
 
 def wall_ms() -> int:
@@ -31,41 +47,132 @@ def split_listen(listen: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-async def start_portal(node: Node) -> web.AppRunner:
-    runner = web.AppRunner(
-        create_portal_app(node), access_log=None, shutdown_timeout=SHUTDOWN_GRACE_S
-    )
+def load_or_create_secret(path: Path) -> bytes:
+    """The secret that staff tokens are minted with (``admin.tokens``)."""
+    try:
+        secret = bytes.fromhex(path.read_text("ascii").strip())
+        if len(secret) == ADMIN_SECRET_BYTES:
+            return secret
+        raise StorageError(f"{path} has the wrong length")
+    except FileNotFoundError:
+        secret = os.urandom(ADMIN_SECRET_BYTES)
+        write_private_file(path, secret.hex().encode() + b"\n")
+        return secret
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise StorageError(f"{path} is unreadable") from exc
+
+
+async def serve(app: web.Application, listen: str) -> web.AppRunner:
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_S)
     await runner.setup()
-    host, port = split_listen(node.config.node.listen)
+    host, port = split_listen(listen)
     site = web.TCPSite(runner, host, port, backlog=1024, reuse_address=True)
     try:
         await site.start()
     except OSError as exc:
         await runner.cleanup()
-        raise ConfigError(f"cannot listen on {node.config.node.listen}: {exc.strerror}") from exc
+        raise ConfigError(f"cannot listen on {listen}: {exc.strerror}") from exc
     return runner
 
 
-async def run_node(
-    config: Config, on_ready: Callable[[Node], Awaitable[None]] | None = None
+def peer_app(node: Node, secret: bytes, roles: Role) -> web.Application:
+    """The peer/staff application: /healthz, /sync and the admin API."""
+    app = web.Application(client_max_size=256 * 1024)
+
+    async def healthz(_request: web.Request) -> web.StreamResponse:
+        return web.json_response(
+            {
+                "status": "ok",
+                "node": node.identity.public.hex(),
+                "shelter": node.config.shelter.id,
+                "records": node.record_count,
+                "last_sync": node.last_sync_ms,
+            }
+        )
+
+    app.router.add_get("/healthz", healthz)
+    add_sync_route(app, node, roles)
+    install_admin_api(app, node, secret)
+    return app
+
+
+@dataclass
+class Service:
+    """One running node or hub: its listeners and its sync loops."""
+
+    node: Node
+    secret: bytes
+    scheduler: SyncScheduler
+    runners: list[web.AppRunner] = field(default_factory=list)
+    urls: dict[str, str] = field(default_factory=dict)
+
+    async def close(self) -> None:
+        for runner in self.runners:
+            await runner.cleanup()
+        self.runners.clear()
+        await self.node.close()
+
+    def sync_peers(self) -> list[str]:
+        cfg = self.node.config.node
+        return [u for u in [cfg.hub_url, *cfg.peers] if u]
+
+
+async def start_node(
+    config: Config, extra: Callable[[web.Application, Node], None] | None = None
+) -> Service:
+    """Open a node and start its listeners (portal + peer); sync loops start in ``run``."""
+    node = await Node.open(config, wall_ms)
+    secret = load_or_create_secret(DataPaths(Path(config.node.data_dir)).admin_token)
+    service = Service(node, secret, SyncScheduler(node, Role.NODE, config.node.sync_interval_s))
+    try:
+        service.runners.append(await serve(create_portal_app(node), config.node.listen))
+        service.urls["portal"] = service_url(config.node.listen)
+        app = peer_app(node, secret, Role.NODE)
+        if extra is not None:
+            extra(app, node)
+        service.runners.append(await serve(app, config.peer_listen))
+        service.urls["peer"] = service_url(config.peer_listen)
+    except BaseException:
+        await service.close()
+        raise
+    return service
+
+
+def service_url(listen: str) -> str:
+    host, port = split_listen(listen)
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}/"
+
+
+async def run_services(
+    services: list[Service], on_ready: Callable[[], Awaitable[None]] | None = None
 ) -> None:
-    """Run one node until SIGTERM/SIGINT; always closes the store cleanly."""
+    """Run sync loops and the watchdog until SIGTERM/SIGINT; then close everything."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    node = await Node.open(config, wall_ms)
     try:
-        runner = await start_portal(node)
-        try:
-            log.info("portal listening on http://%s/", config.node.listen)
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(s.scheduler.run(s.sync_peers())) for s in services]
+            tasks.append(group.create_task(watchdog_pinger()))
             if on_ready is not None:
-                await on_ready(node)
+                await on_ready()
+            sd_notify("READY=1")
             await stop.wait()
-        finally:
-            await runner.cleanup()
+            sd_notify("STOPPING=1")
+            for task in tasks:
+                task.cancel()
     finally:
-        await node.close()
+        for service in services:
+            await service.close()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(Exception):
                 loop.remove_signal_handler(sig)
+
+
+async def run_node(config: Config) -> None:
+    service = await start_node(config)
+    log.info("portal on %s, peers and staff on %s", service.urls["portal"], service.urls["peer"])
+    await run_services([service])

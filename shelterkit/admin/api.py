@@ -1,0 +1,113 @@
+"""The authenticated JSON API for staff tools (TUI, CLI) on a node or the hub.
+
+Served on the peer/staff listener only, never on the evacuee portal. Every request needs
+``Authorization: Bearer <token>`` (``admin.tokens``); failed attempts are rate-limited per
+client address. Errors are JSON ``{"error": code, "detail": text}`` with a 4xx status.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from shelterkit.admin.tokens import check_token
+from shelterkit.errors import InputError, ProtocolError, StorageError
+from shelterkit.model.hlc import wall_ms_of
+from shelterkit.portal.guard import RateLimiter
+from shelterkit.service.node import Node
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/"
+# Failed logins: 10 at once per address, then one more every 6 s (brute force is slow).
+AUTH_FAILURE_BURST = 10
+AUTH_FAILURE_INTERVAL_S = 6
+MAX_API_BODY_BYTES = 256 * 1024  # a CAP file with several languages fits easily
+
+SECRET_KEY = web.AppKey("admin_secret", bytes)
+NODE_KEY = web.AppKey("admin_node", Node)
+FAILURES_KEY = web.AppKey("admin_failures", RateLimiter)
+
+_STATUS = {"unauthorized": 401, "expired": 401, "rate_limited": 429, "not_found": 404}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def json_error(code: str, detail: str = "", status: int | None = None) -> web.Response:
+    return web.json_response(
+        {"error": code, "detail": detail}, status=status or _STATUS.get(code, 400)
+    )
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if not request.path.startswith(API_PREFIX):
+        return await handler(request)
+    client = request.remote or ""
+    failures = request.app[FAILURES_KEY]
+    header = request.headers.get("Authorization", "")
+    token = header[7:].strip() if header.lower().startswith("bearer ") else ""
+    try:
+        check_token(request.app[SECRET_KEY], token, time.time())
+    except InputError as exc:
+        wait = failures.take(client, time.monotonic())
+        if wait > 0:
+            return json_error("rate_limited", f"too many failed attempts; wait {wait:.0f} s")
+        log.warning("admin API: %s credentials from %s", exc.code, client)
+        detail = "token expired" if exc.code == "expired" else "missing or wrong token"
+        return json_error(exc.code, detail)
+    try:
+        return await handler(request)
+    except InputError as exc:
+        return json_error(exc.code, str(exc))
+    except ProtocolError as exc:
+        return json_error("invalid", str(exc))
+    except StorageError as exc:
+        return json_error("unavailable", str(exc), 503)
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    if request.content_length is not None and request.content_length > MAX_API_BODY_BYTES:
+        raise InputError("too_large")
+    raw = await request.content.read(MAX_API_BODY_BYTES + 1)
+    if len(raw) > MAX_API_BODY_BYTES:
+        raise InputError("too_large")
+    try:
+        value = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError("bad_json", detail=str(exc)) from None
+    if not isinstance(value, dict):
+        raise InputError("bad_json", detail="expected a JSON object")
+    return value
+
+
+async def status(request: web.Request) -> web.StreamResponse:
+    node = request.app[NODE_KEY]
+    return web.json_response(
+        {
+            "node": node.identity.public.hex(),
+            "shelter": node.config.shelter.id,
+            "records": node.record_count,
+            "last_sync": node.last_sync_ms,
+            "enrolled": node.enrolment is not None,
+            "peers": [
+                {"node": p.key.hex(), "shelter": p.shelter, "last_ms": p.last_ms}
+                for p in node.peers.values()
+            ],
+            "hlc_ms": wall_ms_of(node.clock.last),
+        }
+    )
+
+
+def install_admin_api(app: web.Application, node: Node, secret: bytes) -> None:
+    """Add authentication and the common endpoints to a staff-side application."""
+    app[SECRET_KEY] = secret
+    app[NODE_KEY] = node
+    app[FAILURES_KEY] = RateLimiter(AUTH_FAILURE_BURST, AUTH_FAILURE_INTERVAL_S)
+    app.middlewares.append(auth_middleware)
+    app.router.add_get("/api/status", status)

@@ -1,0 +1,149 @@
+"""The hub's admin endpoints: fleet overview, issuing alerts and notices, enrolment."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+from typing import Any
+
+from aiohttp import web
+
+from shelterkit.admin.api import read_json
+from shelterkit.errors import InputError, ProtocolError
+from shelterkit.hub.service import Hub
+from shelterkit.model.fields import body_from_wire, body_to_wire
+from shelterkit.model.kinds import (
+    AlertBody,
+    Certainty,
+    NoticeBody,
+    Severity,
+    Urgency,
+)
+from shelterkit.model.record import Record
+
+HUB_KEY = web.AppKey("hub", Hub)
+# An alert without an expiry stays in force for a day (CAP allows none; a forgotten
+# warning on a wall for weeks is worse than one that has to be renewed).
+DEFAULT_ALERT_TTL_S = 24 * 3600
+MAX_ALERT_TTL_S = 30 * 24 * 3600
+
+
+def _lang_map(value: Any, field: str, *, required: bool = False) -> dict[str, str]:
+    if value is None or value == "":
+        if required:
+            raise InputError("missing", field, f"{field} is required")
+        return {}
+    if isinstance(value, str):
+        return {"ja": value}
+    if isinstance(value, dict) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        return dict(value)
+    raise InputError("invalid", field, f"{field}: text, or an object of language → text")
+
+
+def _enum(cls: Any, value: Any, field: str, default: Any) -> Any:
+    if value is None:
+        return default
+    try:
+        return cls[str(value).upper()]
+    except KeyError:
+        names = ", ".join(m.name.lower() for m in cls)
+        raise InputError("invalid", field, f"{field}: one of {names}") from None
+
+
+def validated(body: Any) -> Any:
+    """Round-trip a body through its wire form: every field checked as a peer would."""
+    try:
+        return body_from_wire(type(body), body_to_wire(body))
+    except ProtocolError as exc:
+        raise InputError("invalid", detail=str(exc)) from None
+
+
+def alert_from_json(data: dict[str, Any], now_ms: int, authority_hex: str) -> AlertBody:
+    ttl = data.get("expires_in_s", DEFAULT_ALERT_TTL_S)
+    if not isinstance(ttl, int) or isinstance(ttl, bool) or not 60 <= ttl <= MAX_ALERT_TTL_S:
+        raise InputError("invalid", "expires_in_s", f"expires_in_s: 60 to {MAX_ALERT_TTL_S}")
+    targets = data.get("targets", [])
+    if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
+        raise InputError("invalid", "targets", "targets: a list of shelter ids")
+    identifier = data.get("identifier") or f"urn:shelterkit:{authority_hex[:12]}:{now_ms}"
+    body = AlertBody(
+        identifier=str(identifier),
+        headline=_lang_map(data.get("headline"), "headline", required=True),
+        description=_lang_map(data.get("description"), "description"),
+        instruction=_lang_map(data.get("instruction"), "instruction"),
+        event=_lang_map(data.get("event"), "event"),
+        severity=_enum(Severity, data.get("severity"), "severity", Severity.SEVERE),
+        urgency=_enum(Urgency, data.get("urgency"), "urgency", Urgency.IMMEDIATE),
+        certainty=_enum(Certainty, data.get("certainty"), "certainty", Certainty.LIKELY),
+        sent_ms=now_ms,
+        expires_ms=now_ms + ttl * 1000,
+        sender_name=str(data.get("sender_name", "")),
+        targets=tuple(targets),
+    )
+    return validated(body)
+
+
+def record_json(record: Record) -> dict[str, Any]:
+    return {
+        "id": record.id.hex(),
+        "origin": record.origin.hex(),
+        "seq": record.seq,
+        "kind": record.kind.name.lower(),
+        "wire": base64.b64encode(record.wire).decode(),
+    }
+
+
+async def post_alert(request: web.Request) -> web.StreamResponse:
+    hub = request.app[HUB_KEY]
+    data = await read_json(request)
+    body = alert_from_json(data, hub.node.wall_ms(), hub.authority.public.hex())
+    record = await hub.issue_alert(body)
+    return web.json_response({"identifier": body.identifier, **record_json(record)}, status=201)
+
+
+async def post_notice(request: web.Request) -> web.StreamResponse:
+    hub = request.app[HUB_KEY]
+    data = await read_json(request)
+    now = hub.node.wall_ms()
+    body = validated(
+        NoticeBody(
+            notice_id=str(data.get("notice_id") or f"n{now}"),
+            title=_lang_map(data.get("title"), "title", required=True),
+            text=_lang_map(data.get("text"), "text"),
+            shelter="",
+        )
+    )
+    record = await hub.issue_notice(body)
+    return web.json_response(record_json(record), status=201)
+
+
+async def post_enrol(request: web.Request) -> web.StreamResponse:
+    hub = request.app[HUB_KEY]
+    data = await read_json(request)
+    try:
+        key = bytes.fromhex(str(data.get("node_key", "")))
+    except ValueError:
+        key = b""
+    if len(key) != 32:
+        raise InputError("invalid", "node_key", "node_key: 64 hex digits")
+    shelter = str(data.get("shelter", ""))
+    if not shelter:
+        raise InputError("missing", "shelter", "shelter is required")
+    record = await hub.enrol(key, shelter, str(data.get("name", "")))
+    return web.json_response(record_json(record), status=201)
+
+
+async def get_fleet(request: web.Request) -> web.StreamResponse:
+    hub = request.app[HUB_KEY]
+    rows = [dataclasses.asdict(r) for r in await hub.fleet()]
+    return web.json_response({"shelters": rows, "now_ms": hub.node.wall_ms()})
+
+
+def install_hub_api(app: web.Application, hub: Hub) -> None:
+    app[HUB_KEY] = hub
+    app.router.add_get("/api/fleet", get_fleet)
+    app.router.add_post("/api/alerts", post_alert)
+    app.router.add_post("/api/notices", post_notice)
+    app.router.add_post("/api/enrol", post_enrol)

@@ -104,7 +104,7 @@ async def test_posts_flow_to_the_hub_and_converge(city) -> None:
 
 
 async def test_idle_round_is_small(city) -> None:
-    hub, nodes, served = city
+    _hub, nodes, served = city
     async with aiohttp.ClientSession() as http:
         await sync_with(nodes[0], served[0].url, session=http)
         idle = await sync_with(nodes[0], served[0].url, session=http)
@@ -131,7 +131,7 @@ async def test_forged_alert_never_stored_attack(city, tmp_path: Path) -> None:
 
 
 async def test_unenrolled_peer_refused_attack(city, tmp_path: Path) -> None:
-    hub, nodes, served = city
+    hub, _nodes, served = city
     stranger = await open_node(tmp_path, hub, "S99", enrol=False)
     try:
         async with aiohttp.ClientSession() as http:
@@ -166,7 +166,7 @@ async def test_wrong_expected_peer_refused_attack(city) -> None:
 
 
 async def test_unreachable_peer_is_a_link_error(city) -> None:
-    hub, nodes, served = city
+    _hub, nodes, _served = city
     async with aiohttp.ClientSession() as http:
         with pytest.raises(LinkError):
             await sync_with(nodes[0], "http://127.0.0.1:9/", session=http)

@@ -127,6 +127,21 @@ class Seq:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class Tuple:
+    """A fixed-length list of differently typed items, e.g. ``(area, name, value)``."""
+
+    items: tuple[Converter, ...]
+
+    def to_wire(self, value: Any) -> Any:
+        return [c.to_wire(v) for c, v in zip(self.items, value, strict=True)]
+
+    def from_wire(self, raw: Any, name: str) -> Any:
+        if not isinstance(raw, list) or len(raw) != len(self.items):
+            raise ProtocolError(f"{name}: expected a list of {len(self.items)} items")
+        return tuple(c.from_wire(v, name) for c, v in zip(self.items, raw, strict=True))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class LangText:
     """Text in several languages: ``{"ja": "…", "en": "…"}``; at least one language."""
 

@@ -10,7 +10,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from shelterkit.model.fields import Bool, Bytes, Enum, Int, LangText, Seq, Text, wire
+from shelterkit.model.fields import Bool, Bytes, Enum, Int, LangText, Seq, Text, Tuple, wire
 
 SHELTER_ID_CHARS = 16
 RECORD_ID_BYTES = 16
@@ -85,6 +85,14 @@ class AlertStatus(enum.IntEnum):
     DRAFT = 5
 
 
+class CapSignature(enum.IntEnum):
+    """What the CAP importer found about an XML signature on the original alert."""
+
+    NONE = 0  # no signature (the usual case)
+    INTACT = 1  # valid for the certificate it carries, which the hub has not pinned
+    VERIFIED = 2  # valid for a certificate pinned at the hub
+
+
 class PostCategory(enum.IntEnum):
     NEEDS = 1
     OFFERS = 2
@@ -98,6 +106,19 @@ class ModerationAction(enum.IntEnum):
 
 
 _shelter = Text(max_chars=SHELTER_ID_CHARS)
+
+# CAP areas and shapes (issue 7). Coordinates are WGS 84 in integer micro-degrees (floats
+# are not allowed in canonical records); 1 µ° is about 0.1 m, finer than any CAP polygon.
+MAX_ALERT_AREAS = 32
+MAX_ALERT_POLYGONS = 8
+MAX_POLYGON_POINTS = 256  # a municipal boundary simplified for CAP fits (~2.5 KB)
+MAX_ALERT_CIRCLES = 8
+MAX_ALERT_GEOCODES = 32
+MAX_ALERT_PARAMETERS = 16
+MAX_URL_CHARS = 512
+_area = Int(0, MAX_ALERT_AREAS - 1)  # index into ``AlertBody.areas``
+_micro_deg = Int(-180_000_000, 180_000_000)
+_pair = Tuple((Text(max_chars=60), Text(max_chars=240)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +143,35 @@ class AlertBody:
     areas: tuple[str, ...] = wire(15, Seq(Text(max_chars=120), 32), ())
     targets: tuple[str, ...] = wire(16, Seq(_shelter, 64), ())  # shelter ids; empty: all
     effective_ms: int = wire(17, Int(), 0)
+    # CAP 1.2 fields carried since issue 7 (hub/cap.py maps them; docs/alerts.md).
+    categories: tuple[str, ...] = wire(18, Seq(Text(max_chars=12), 12), ())
+    onset_ms: int = wire(19, Int(), 0)
+    web: str = wire(20, Text(max_chars=MAX_URL_CHARS), "")
+    parameters: tuple[tuple[str, str], ...] = wire(21, Seq(_pair, MAX_ALERT_PARAMETERS), ())
+    # (area index, (lat, lon, lat, lon, …)) closed rings in micro-degrees
+    polygons: tuple[tuple[int, tuple[int, ...]], ...] = wire(
+        22,
+        Seq(Tuple((_area, Seq(_micro_deg, 2 * MAX_POLYGON_POINTS))), MAX_ALERT_POLYGONS),
+        (),
+    )
+    # (area index, lat, lon in micro-degrees, radius in metres)
+    circles: tuple[tuple[int, int, int, int], ...] = wire(
+        23, Seq(Tuple((_area, _micro_deg, _micro_deg, Int(0, 20_000_000))), MAX_ALERT_CIRCLES), ()
+    )
+    # (area index, valueName, value), e.g. (0, "JIS", "09215")
+    geocodes: tuple[tuple[int, str, str], ...] = wire(
+        24,
+        Seq(Tuple((_area, Text(max_chars=60), Text(max_chars=60))), MAX_ALERT_GEOCODES),
+        (),
+    )
+    sender: str = wire(25, Text(max_chars=128), "")  # CAP sender id of the original alert
+    note: str = wire(26, Text(max_chars=500, multiline=True), "")
+    # the CAP references as given ("sender,identifier,sent"); ``references`` holds identifiers
+    cap_references: tuple[str, ...] = wire(27, Seq(Text(max_chars=300), 16), ())
+    response_types: tuple[str, ...] = wire(28, Seq(Text(max_chars=12), 9), ())
+    event_codes: tuple[tuple[str, str], ...] = wire(29, Seq(_pair, MAX_ALERT_PARAMETERS), ())
+    cap_signature: CapSignature = wire(30, Enum(CapSignature), CapSignature.NONE)
+    cap_signer: str = wire(31, Text(max_chars=200), "")  # certificate subject, if signed
 
 
 @dataclass(frozen=True, slots=True)

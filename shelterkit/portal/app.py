@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -27,12 +28,14 @@ from aiohttp import web
 from babel.dates import format_datetime
 
 from shelterkit.errors import InputError, StorageError
+from shelterkit.hub.cap import EASY_JAPANESE
 from shelterkit.model.fold import active_alerts, visible_notices, visible_posts
 from shelterkit.model.hlc import wall_ms_of
 from shelterkit.model.kinds import (
     MAX_NAME_CHARS,
     MAX_POST_CHARS,
     AlertBody,
+    AlertStatus,
     NoticeBody,
     PostBody,
     Severity,
@@ -193,7 +196,8 @@ class Portal:
             Severity.UNKNOWN: _("Information"),
         }
         out = []
-        for a in active_alerts(self.node.heads, self.node.wall_ms()):
+        clock_certain = self.node.clock_certain
+        for a in active_alerts(self.node.heads, self.node.wall_ms(), clock_certain=clock_certain):
             body: AlertBody = a.body
             issued = body.sent_ms or wall_ms_of(a.record.hlc)
             out.append(
@@ -208,6 +212,10 @@ class Portal:
                     "issued": self.fmt_time(issued, lang),
                     "expires": self.fmt_time(body.expires_ms, lang) if body.expires_ms else "",
                     "verified": self.node.is_authority(a.record.origin),
+                    "url": "/alerts/" + quote(body.identifier, safe=""),
+                    "easy": EASY_JAPANESE in body.headline,
+                    "exercise": body.status is AlertStatus.EXERCISE,
+                    "clock_uncertain": not clock_certain,
                 }
             )
         return out
@@ -583,4 +591,7 @@ def create_portal_app(node: Node, clock: Callable[[], float] = time.monotonic) -
     app.router.add_post("/board", board_post)
     app.router.add_get("/api/captive-portal", capport_api)
     app.router.add_get("/healthz", healthz)
+    from shelterkit.portal.feeds import add_feed_routes  # feeds builds on this module
+
+    add_feed_routes(app)
     return app

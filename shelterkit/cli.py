@@ -48,6 +48,16 @@ def _parser() -> argparse.ArgumentParser:
     cfg = sub.add_parser("config", help="configuration helpers")
     cfg.add_argument("--example", action="store_true", help="print a complete example config")
 
+    net = sub.add_parser("net", help="the shelter Wi-Fi, DHCP/DNS and firewall on a Pi")
+    nsub = net.add_subparsers(dest="net_command", required=True, metavar="ACTION")
+    render = nsub.add_parser("render", help="write hostapd.conf, dnsmasq.conf, nftables.conf")
+    render.add_argument("--config", type=Path, required=True, help="the node's TOML config")
+    render.add_argument("--out", type=Path, required=True, help="folder to write the files to")
+    apply_ = nsub.add_parser("apply", help="set up the interface, write the files, reload (root)")
+    apply_.add_argument("--config", type=Path, required=True, help="the node's TOML config")
+    status = nsub.add_parser("status", help="report the Wi-Fi side and the uplinks as JSON")
+    status.add_argument("--config", type=Path, required=True, help="the node's TOML config")
+
     token = sub.add_parser("token", help="print a staff token for a node or hub's admin API")
     token.add_argument("--data", default="shelterkit-data", help="the node or hub's data directory")
     token.add_argument("--ttl", default="7d", help="validity, e.g. 12h or 7d (default 7d)")
@@ -141,11 +151,35 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         asyncio.run(run_demo(args.data, args.port))
         return 0
+    if args.command == "net":
+        return _net(args)
     if args.command == "token":
         return _token(args)
     if args.command == "alert":
         return _alert(args)
     raise AssertionError(args.command)
+
+
+def _net(args: argparse.Namespace) -> int:
+    from shelterkit import net
+
+    settings = load_config(args.config).network_settings()
+    if args.net_command == "render":
+        for path in net.write_rendered(settings, args.out):
+            print(path)
+        return 0
+    if args.net_command == "apply":
+        try:
+            net.apply(settings)
+        except net.ApplyError as exc:
+            raise ConfigError(f"network not changed: {exc}") from None
+        print("network applied")
+        return 0
+    if args.net_command == "status":
+        report = asyncio.run(net.collect_status(settings, time.time()))
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+        return 0
+    raise AssertionError(args.net_command)
 
 
 def _token(args: argparse.Namespace) -> int:

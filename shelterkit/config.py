@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from shelterkit.errors import ConfigError
+from shelterkit.net.settings import NetworkSettings
 
 
 def setting(default: Any, doc: str) -> Any:
@@ -78,6 +79,19 @@ class Config:
     shelter: ShelterSettings = field(default_factory=ShelterSettings)
     node: NodeSettings = field(default_factory=NodeSettings)
     portal: PortalSettings = field(default_factory=PortalSettings)
+    # [network] is declared by ``net.settings.NetworkSettings`` (validated on load); kept
+    # raw here because several of its defaults derive from [shelter] and [portal].
+    network: dict[str, Any] = field(default_factory=dict)
+
+    def network_settings(self) -> NetworkSettings:
+        """The [network] section completed from the shelter's settings, validated."""
+        return NetworkSettings.for_shelter(
+            self.network,
+            shelter_id=self.shelter.id,
+            shelter_name_ja=self.shelter.name_ja,
+            shelter_capacity=self.shelter.capacity,
+            portal_hostname=self.portal.hostname,
+        )
 
     @property
     def peer_listen(self) -> str:
@@ -99,6 +113,7 @@ class Config:
 SECTIONS: dict[str, type[Any]] = {
     f.name: f.default_factory  # type: ignore[misc]
     for f in dataclasses.fields(Config)
+    if f.name != "network"
 }
 
 
@@ -125,6 +140,9 @@ def parse_config(text: str, source: str = "<config>") -> Config:
     sections: dict[str, Any] = {}
     for name, values in raw.items():
         cls = SECTIONS.get(name)
+        if name == "network" and isinstance(values, dict):
+            sections[name] = dict(values)
+            continue
         if cls is None:
             raise ConfigError(f"{source}: unknown section [{name}]")
         if not isinstance(values, dict):
@@ -171,6 +189,20 @@ def validate(config: Config) -> None:
                 raise ValueError
         except ValueError:
             raise ConfigError(f"[node] authority_keys: {key!r} is not a 64-hex-digit key") from None
+    if config.network:
+        net = config.network_settings()  # raises ConfigError with the reason
+        portal_port = int(config.node.listen.rpartition(":")[2])
+        peer_port = int(config.peer_listen.rpartition(":")[2])
+        if net.portal_port != portal_port:
+            raise ConfigError(
+                f"[network] portal_port {net.portal_port} differs from [node] listen port"
+                f" {portal_port}: phones would not reach the portal"
+            )
+        if net.admin_port != peer_port:
+            raise ConfigError(
+                f"[network] admin_port {net.admin_port} differs from the peer/staff port"
+                f" {peer_port}: the firewall would not protect the admin API"
+            )
     url = config.portal.public_url
     if url and not (url.startswith("http://") or url.startswith("https://")):
         raise ConfigError("[portal] public_url: expected an http:// or https:// URL")
@@ -192,11 +224,17 @@ def _toml_value(value: Any) -> str:
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+# [network] keys whose value comes from [shelter] / [portal] unless written.
+_NETWORK_DERIVED = frozenset({"ssid", "shelter_capacity", "portal_hostname"})
+
+
 def example_config() -> str:
     """A complete, commented configuration with every default."""
     lines = ["# shelterkit node configuration (TOML). Every key is optional.", ""]
     defaults = Config()
     for section in dataclasses.fields(Config):
+        if section.name == "network":
+            continue
         value = getattr(defaults, section.name)
         lines.append(f"# {type(value).__doc__}")
         lines.append(f"[{section.name}]")
@@ -204,4 +242,14 @@ def example_config() -> str:
             lines.append(f"# {f.metadata['doc']}")
             lines.append(f"{f.name} = {_toml_value(getattr(value, f.name))}")
         lines.append("")
+    lines.append("# [network] — the shelter Wi-Fi, DHCP/DNS and firewall on the Pi")
+    lines.append("# (shelterkit net render/apply). Leave it out on a machine that is not a node.")
+    lines.append("[network]")
+    for name, default, doc in NetworkSettings.documentation():
+        lines.append(f"# {doc}")
+        if default is None or name in _NETWORK_DERIVED:
+            lines.append(f"# {name} = (derived when unset)")
+        else:
+            lines.append(f"{name} = {_toml_value(default)}")
+    lines.append("")
     return "\n".join(lines)

@@ -126,7 +126,7 @@ def start_node(tmp_path: Path) -> Iterator[Callable[..., NodeProcess]]:
         data: Path | None = None, port: int | None = None, config: Path | None = None
     ) -> NodeProcess:
         data = data or tmp_path / "node"
-        port = port or free_port()
+        port = port or free_port_range(2)  # portal and peer listener
         log = tmp_path / f"node-{len(started)}.log"
         args = [SHELTERKIT, "node", "--data", str(data), "--listen", f"127.0.0.1:{port}"]
         if config is not None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from pathlib import Path
 
@@ -23,7 +24,9 @@ def test_help_lists_commands() -> None:
 def test_example_config_is_complete_and_valid() -> None:
     out = run("config", "--example")
     assert out.returncode == 0
-    assert parse_config(out.stdout) == Config()
+    parsed = parse_config(out.stdout)
+    assert dataclasses.replace(parsed, network={}) == Config()
+    assert parsed.network_settings() == Config().network_settings()
 
 
 @pytest.mark.parametrize(
@@ -35,6 +38,10 @@ def test_example_config_is_complete_and_valid() -> None:
         ("[node]\nauthority_keys = ['abc']\n", "64-hex-digit"),
         ("[shelter]\ncapacity = 'many'\n", "integer"),
         ("not toml = = =", "TOML"),
+        ("[network]\nssid = '" + "あ" * 11 + "'\n", "ssid"),
+        ("[network]\nportal_port = 9999\n", "portal_port"),
+        ("[network]\nadmin_port = 8080\n", "admin"),
+        ("[network]\nbogus = 1\n", "unknown setting"),
     ],
 )
 def test_bad_config_rejected(tmp_path: Path, content: str, reason: str) -> None:
@@ -56,8 +63,12 @@ def test_bad_usage_exits_2() -> None:
 
 
 def test_every_setting_is_documented() -> None:
-    import dataclasses
+    from shelterkit.net.settings import NetworkSettings
 
+    for name, _default, doc in NetworkSettings.documentation():
+        assert doc, f"network.{name} has no doc"
     for section in dataclasses.fields(Config):
+        if section.name == "network":
+            continue
         for f in dataclasses.fields(section.default_factory()):  # type: ignore[misc]
             assert f.metadata.get("doc"), f"{section.name}.{f.name} has no doc"

@@ -64,9 +64,9 @@ def request(port: int, method: str, host: str, path: str) -> http.client.HTTPRes
 def running(tmp_path_factory: pytest.TempPathFactory):
     import subprocess
 
-    from tests.conftest import SHELTERKIT, free_port, wait_healthy
+    from tests.conftest import SHELTERKIT, free_port_range, wait_healthy
 
-    port = free_port()
+    port = free_port_range(2)
     data = tmp_path_factory.mktemp("probe-node")
     proc = subprocess.Popen(
         [SHELTERKIT, "node", "--data", str(data), "--listen", f"127.0.0.1:{port}"],

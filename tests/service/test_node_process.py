@@ -7,13 +7,13 @@ import subprocess
 import urllib.request
 from pathlib import Path
 
-from tests.conftest import SHELTERKIT, free_port, wait_healthy
+from tests.conftest import SHELTERKIT, free_port_range, wait_healthy
 
 
 def test_embedded_defaults_and_clean_sigterm(tmp_path: Path) -> None:
     # No config, no --data: data goes to ./shelterkit-data, portal on 127.0.0.1:8080 by
     # default (here --listen picks a free port so tests can run in parallel).
-    port = free_port()
+    port = free_port_range(2)
     proc = subprocess.Popen(
         [SHELTERKIT, "node", "--listen", f"127.0.0.1:{port}"],
         cwd=tmp_path,

@@ -64,16 +64,18 @@ LANGUAGE_NAMES = {
 }
 
 _SEVERITY_ICON = {1: "‼", 2: "⚠", 3: "⚠", 4: "ℹ", 5: "ℹ"}
+# Symbols that the phones' and the Pi's fonts have (no emoji font is assumed); they are
+# decoration next to the words (aria-hidden), never the only sign.
 _RESPONSE_ICON = {
-    "Shelter": "🏠",
-    "Evacuate": "🏃",
-    "Prepare": "🎒",
+    "Shelter": "⌂",
+    "Evacuate": "➜",
+    "Prepare": "☑",
     "Execute": "▶",
-    "Avoid": "⛔",
-    "Monitor": "📻",
-    "Assess": "🔎",
-    "AllClear": "✅",
-    "None": "·",
+    "Avoid": "✕",
+    "Monitor": "ℹ",
+    "Assess": "?",
+    "AllClear": "✓",
+    "None": "–",
 }
 
 

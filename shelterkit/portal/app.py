@@ -493,7 +493,10 @@ async def home(request: web.Request) -> web.StreamResponse:
             notices=portal.notice_views(lang),
         )
 
-    page = portal.cached(("home", lang, "a" if accepted else "w"), build)
+    from shelterkit.portal.feeds import alerts_epoch  # changes when an alert expires
+
+    key = ("home", lang, "a" if accepted else "w", alerts_epoch(request.app))
+    page = portal.cached(key, build)
     return _html(request, page.raw, etag=page.etag, gz=page.gz)
 
 

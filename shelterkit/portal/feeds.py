@@ -114,6 +114,12 @@ def _active(app: web.Application) -> tuple[tuple[ActiveAlert, ...], str]:
     return memo.alerts, f"{memo.generation}.{memo.until_ms}.{int(certain)}"
 
 
+def alerts_epoch(app: web.Application) -> str:
+    """Part of a cache key for any page that lists alerts: changes with the node's state,
+    its clock's certainty, and when the next listed alert expires."""
+    return _active(app)[1]
+
+
 def _find(app: web.Application, identifier: str) -> tuple[ActiveAlert, str]:
     alerts, epoch = _active(app)
     for a in alerts:
@@ -487,6 +493,7 @@ __all__ = [
     "add_feed_routes",
     "alert_path",
     "alert_view",
+    "alerts_epoch",
     "atom_document",
     "cap_document",
     "language_name",

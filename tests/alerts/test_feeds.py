@@ -113,6 +113,8 @@ async def test_expired_alert_is_never_listed_as_active(
 ) -> None:
     await import_all(node, signer, "03-", "07-")  # 03 expires 19:00 the same day
     assert len(entry_ids(await feed(client))) == 2
+    assert "県道で土砂崩れ" in await (await client.get("/")).text()  # cached from here on
+    assert (await client.get("/alerts/JP-09215-20270115-0003")).status == 200
     expiry = parse_cap(good("03-"), node.wall_ms()).expires_ms
     node.wall_ms = lambda: expiry  # type: ignore[method-assign]
     assert entry_ids(await feed(client)) == ["JP-09215-20270115-0007"]

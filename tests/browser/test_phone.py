@@ -82,11 +82,6 @@ def post_message(page: Page, base: str, text: str, category: str, name: str = ""
     return int(response.status)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the ja catalog's msgid for the welcome text no longer matches home.html, "
-    "so the welcome box shows English (locales/ja/LC_MESSAGES/portal.po)",
-)
 def test_japanese_pages_have_no_english_left(node_url: str, phone: PhoneFactory) -> None:
     # Runs before the welcome is accepted below: acceptance is per client address.
     page = phone(locale="ko-KR").new_page()

@@ -28,12 +28,11 @@ from shelterkit.model.kinds import (
     StatusBody,
 )
 from shelterkit.model.record import Record
+from shelterkit.model.trust import HUB_SHELTER_ID
 from shelterkit.paths import DataPaths, write_private_file
 from shelterkit.service.node import Node, load_or_create_identity
 
 log = logging.getLogger(__name__)
-
-HUB_SHELTER_ID = "CITY"
 
 
 @dataclass(frozen=True, slots=True)

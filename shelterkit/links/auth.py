@@ -9,7 +9,13 @@ already authenticate its hub, and a revoked node is refused.
 Messages are canonical CBOR maps with small integer keys (``model.codec``)::
 
     CHALLENGE  {1: nonce(32), 2: key(32), 3: enrolment record wire (optional)}
-    PROOF      {1: sig(64)}    sig over DOMAIN + peer_nonce + peer_key + own_key
+    PROOF      {1: sig(64), 2: wall_ms, 3: time_certain}
+               sig over DOMAIN + peer_nonce + peer_key + own_key + wall_ms (8 bytes BE)
+               + time_certain (1 byte)
+
+The proof also carries the signer's wall time and whether it is confirmed, so a node
+without a real-time clock learns the time from city hall (or a peer that has it) over an
+authenticated channel (DESIGN §9).
 """
 
 from __future__ import annotations
@@ -56,22 +62,46 @@ class Challenge:
         return cls(nonce, key, enrolment)
 
 
-def _signed_part(peer_nonce: bytes, peer_key: bytes, own_key: bytes) -> bytes:
-    return AUTH_DOMAIN + peer_nonce + peer_key + own_key
+def _signed_part(
+    peer_nonce: bytes, peer_key: bytes, own_key: bytes, wall_ms: int, certain: bool
+) -> bytes:
+    return (
+        AUTH_DOMAIN
+        + peer_nonce
+        + peer_key
+        + own_key
+        + wall_ms.to_bytes(8, "big")
+        + (b"\x01" if certain else b"\x00")
+    )
 
 
-def make_proof(identity: Identity, peer: Challenge) -> bytes:
-    """Our answer to the peer's challenge."""
-    return codec.encode({1: identity.sign(_signed_part(peer.nonce, peer.key, identity.public))})
+@dataclass(frozen=True, slots=True)
+class PeerTime:
+    wall_ms: int
+    certain: bool
 
 
-def check_proof(data: bytes, own: Challenge, peer: Challenge) -> None:
-    """Raise ``TrustError`` unless ``data`` proves ``peer.key`` answered ``own.nonce``."""
+def make_proof(identity: Identity, peer: Challenge, wall_ms: int, certain: bool) -> bytes:
+    """Our answer to the peer's challenge, with our wall time."""
+    part = _signed_part(peer.nonce, peer.key, identity.public, wall_ms, certain)
+    return codec.encode({1: identity.sign(part), 2: wall_ms, 3: certain})
+
+
+def check_proof(data: bytes, own: Challenge, peer: Challenge) -> PeerTime:
+    """Raise ``TrustError`` unless ``data`` proves ``peer.key`` answered ``own.nonce``;
+    return the time the peer signed."""
     value = codec.decode(data, max_bytes=MAX_AUTH_MESSAGE_BYTES)
-    sig = value.get(1) if isinstance(value, dict) else None
+    if not isinstance(value, dict):
+        raise ProtocolError("proof is not a map")
+    sig, wall_ms, certain = value.get(1), value.get(2), value.get(3)
     if not isinstance(sig, bytes) or len(sig) != SIGNATURE_BYTES:
         raise ProtocolError("proof: bad signature field")
-    verify(peer.key, _signed_part(own.nonce, own.key, peer.key), sig)
+    if not isinstance(wall_ms, int) or isinstance(wall_ms, bool) or not 0 <= wall_ms < 2**63:
+        raise ProtocolError("proof: bad time")
+    if not isinstance(certain, bool):
+        raise ProtocolError("proof: bad time certainty")
+    verify(peer.key, _signed_part(own.nonce, own.key, peer.key, wall_ms, certain), sig)
+    return PeerTime(wall_ms, certain)
 
 
 def admit(peer: Challenge, trust: TrustPolicy) -> Record | None:

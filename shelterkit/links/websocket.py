@@ -21,11 +21,15 @@ from shelterkit.links.auth import (
     MAX_AUTH_MESSAGE_BYTES,
     NONCE_BYTES,
     Challenge,
+    PeerTime,
     admit,
     check_proof,
     make_proof,
 )
 from shelterkit.model.keys import short_id
+from shelterkit.model.kinds import EnrolBody
+from shelterkit.model.record import Record
+from shelterkit.model.trust import HUB_SHELTER_ID
 from shelterkit.service.node import Node
 from shelterkit.service.replica import drive
 from shelterkit.sync import Role, SessionConfig, Start, SyncCompleted, SyncFailed, SyncSession
@@ -91,13 +95,15 @@ async def _round(node: Node, channel: _Channel, roles: Role, expected: bytes | N
     if expected is not None and peer.key != expected:
         raise TrustError("peer is not the expected node")
     enrolment = admit(peer, node.trust)
-    await channel.put(make_proof(node.identity, peer))
+    await channel.put(make_proof(node.identity, peer, node.wall_ms(), node.clock_certain))
     data = await channel.get(RECEIVE_TIMEOUT_S)
     if data is None:
         raise LinkError("peer closed during authentication")
-    check_proof(data, own, peer)
+    peer_time = check_proof(data, own, peer)
     if enrolment is not None:
         await node.ingest([enrolment.wire])  # learn the peer before its records arrive
+    if is_time_source(node, peer.key, enrolment, peer_time):
+        node.adopt_time(peer_time.wall_ms, peer.key)
 
     loop = asyncio.get_running_loop()
     session = SyncSession(
@@ -122,6 +128,17 @@ async def _round(node: Node, channel: _Channel, roles: Role, expected: bytes | N
     return RoundResult(
         peer.key, ok, node.record_count - before, channel.sent, channel.received, detail
     )
+
+
+def is_time_source(node: Node, key: bytes, enrolment: Record | None, time: PeerTime) -> bool:
+    """City hall's time is always taken; another peer's only if its time is confirmed and
+    ours is not (so a node without backhaul learns the time through its neighbour)."""
+    shelter = (
+        enrolment.body.shelter if enrolment and isinstance(enrolment.body, EnrolBody) else None
+    )
+    if (shelter or node.trust.shelter_of(key)) == HUB_SHELTER_ID or node.is_authority(key):
+        return True
+    return time.certain and not node.wallclock.confirmed
 
 
 def add_sync_route(app: web.Application, node: Node, roles: Role = Role.NODE) -> None:

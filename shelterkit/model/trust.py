@@ -16,6 +16,8 @@ from shelterkit.errors import TrustError
 from shelterkit.model.kinds import EnrolBody, Kind, NoticeBody, RevokeBody
 from shelterkit.model.record import Record
 
+# The shelter id city hall's own node is enrolled under (its time is authoritative).
+HUB_SHELTER_ID = "CITY"
 AUTHORITY_ONLY = frozenset({Kind.ALERT, Kind.ENROL, Kind.REVOKE})
 # Bound on enrolments a node keeps: a city has tens of shelters; 4096 leaves room for
 # staff keys and re-enrolments while keeping the table small.

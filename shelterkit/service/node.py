@@ -18,11 +18,12 @@ from pathlib import Path
 from shelterkit.config import Config
 from shelterkit.errors import ProtocolError, StorageError, TrustError
 from shelterkit.model.fold import entity_key, newer
-from shelterkit.model.hlc import HybridClock
+from shelterkit.model.hlc import HybridClock, wall_ms_of
 from shelterkit.model.keys import SEED_BYTES, Identity, short_id
 from shelterkit.model.kinds import AnyBody, EnrolBody, Kind
 from shelterkit.model.record import Record, decode_record
 from shelterkit.model.trust import TrustPolicy
+from shelterkit.model.wallclock import WallClock
 from shelterkit.paths import DataPaths, write_private_file
 from shelterkit.storage.store import Store
 from shelterkit.sync import VersionVector, accept_batch
@@ -68,10 +69,6 @@ class IngestResult:
 class Node:
     """A running node's state. Create with ``await Node.open(config, wall_ms)``."""
 
-    # False while the wall clock has not been confirmed by city hall or a trusted peer
-    # (DESIGN §9): pages then say that issue and expiry times may be off.
-    clock_certain: bool = True
-
     def __init__(
         self,
         config: Config,
@@ -86,7 +83,8 @@ class Node:
         self.identity = identity
         self.trust = trust
         self.clock = clock
-        self.wall_ms = wall_ms
+        self.wallclock = WallClock(wall_ms, floor_ms=wall_ms_of(clock.last))
+        self.wall_ms: Callable[[], int] = self.wallclock.now
         self.heads: dict[bytes, Record] = {}
         self.generation = 0
         self.record_count = 0
@@ -149,6 +147,20 @@ class Node:
         if result.rejected:
             raise StorageError(f"enrolment record {path} refused: {result.rejected[0][1]}")
         self.enrolment = record
+
+    @property
+    def clock_certain(self) -> bool:
+        """False while the wall clock has not been confirmed by city hall or a confirmed peer
+        and does not look sane (DESIGN §9): pages then say times may be off."""
+        return self.wallclock.certain
+
+    def adopt_time(self, trusted_ms: int, source: bytes) -> None:
+        """Take the time of city hall or of a peer whose time is confirmed."""
+        jump = self.wallclock.adopt(trusted_ms)
+        self.clock.adopt_wall_time(self.wall_ms())
+        if jump:
+            log.warning("clock set from %s: moved by %+.1f s", short_id(source), jump / 1000)
+            self.generation += 1  # expiry on pages may change
 
     def note_sync(self, peer: bytes, enrolment: Record | None = None) -> None:
         """Remember a completed sync round with ``peer``."""

@@ -81,6 +81,22 @@ class _Channel:
         return data
 
 
+def _ws_channel(ws: web.WebSocketResponse | aiohttp.ClientWebSocketResponse) -> _Channel:
+    """A channel over either end of a WebSocket: binary messages only; anything else
+    (close, text, error) ends the round."""
+
+    async def receive(wait_s: float) -> bytes | None:
+        try:
+            msg = await ws.receive(timeout=wait_s)
+        except TimeoutError:
+            return None
+        if msg.type is aiohttp.WSMsgType.BINARY:
+            return bytes(msg.data)
+        return None
+
+    return _Channel(ws.send_bytes, receive)
+
+
 async def _round(node: Node, channel: _Channel, roles: Role, expected: bytes | None) -> RoundResult:
     own = Challenge(
         os.urandom(NONCE_BYTES),
@@ -148,16 +164,7 @@ def add_sync_route(app: web.Application, node: Node, roles: Role = Role.NODE) ->
         ws = web.WebSocketResponse(max_msg_size=MAX_WS_MESSAGE_BYTES, autoping=True)
         await ws.prepare(request)
 
-        async def receive(wait_s: float) -> bytes | None:
-            try:
-                msg = await ws.receive(timeout=wait_s)
-            except TimeoutError:
-                return None
-            if msg.type is aiohttp.WSMsgType.BINARY:
-                return bytes(msg.data)
-            return None
-
-        channel = _Channel(ws.send_bytes, receive)
+        channel = _ws_channel(ws)
         try:
             async with asyncio.timeout(ROUND_TIMEOUT_S):
                 result = await _round(node, channel, roles, None)
@@ -197,17 +204,7 @@ async def sync_with(
                 timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
             ) as ws,
         ):
-
-            async def receive(wait_s: float) -> bytes | None:
-                try:
-                    msg = await ws.receive(timeout=wait_s)
-                except TimeoutError:
-                    return None
-                if msg.type is aiohttp.WSMsgType.BINARY:
-                    return bytes(msg.data)
-                return None
-
-            return await _round(node, _Channel(ws.send_bytes, receive), roles, expected)
+            return await _round(node, _ws_channel(ws), roles, expected)
     except (aiohttp.ClientError, OSError) as exc:
         raise LinkError(f"cannot reach {url}: {exc}") from exc
     except TimeoutError as exc:

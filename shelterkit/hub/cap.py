@@ -119,7 +119,9 @@ def _parse_xml(xml: bytes) -> ET.Element:
     if len(xml) > MAX_CAP_BYTES:
         raise CapRefused("too_large", f"document is {len(xml)} bytes, limit {MAX_CAP_BYTES}")
     try:
-        root = DET.fromstring(xml, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        root: ET.Element = DET.fromstring(
+            xml, forbid_dtd=True, forbid_entities=True, forbid_external=True
+        )
     except defusedxml.DTDForbidden as exc:
         raise CapRefused(
             "dtd",
@@ -176,8 +178,8 @@ def _check_signature(
         raise CapRefused("bad_signature", "more than one XML signature on the alert")
     from cryptography import x509
     from lxml.etree import LxmlError
-    from signxml import XMLVerifier
     from signxml.exceptions import SignXMLException
+    from signxml.verifier import XMLVerifier
 
     # What signxml raises for a signature that does not verify or cannot be read.
     failures = (SignXMLException, LxmlError, ValueError)

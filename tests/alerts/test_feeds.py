@@ -10,6 +10,7 @@ from aiohttp.test_utils import TestClient
 
 from shelterkit.hub.cap import CapRefused, parse_cap, schema_errors
 from shelterkit.model.kinds import AlertBody
+from shelterkit.model.wallclock import PLAUSIBLE_AFTER_MS
 from shelterkit.service.node import Node
 from tests.alerts.corpus import GOOD, CitySigner, bad, good, import_cap
 
@@ -158,7 +159,9 @@ async def test_poster_is_bilingual_and_has_print_css(
 
 async def test_uncertain_clock_is_shown(node: Node, client: TestClient, signer: CitySigner) -> None:
     await import_all(node, signer, "03-")
-    node.clock_certain = False
+    # A Pi that booted with its clock before 2026 and has not heard from city hall yet.
+    node.wallclock.system_ms = lambda: PLAUSIBLE_AFTER_MS - 1
+    assert not node.clock_certain
     html = await (await client.get("/alerts/JP-09215-20270115-0003")).text()
     assert "時計はまだ確認されていません" in html
     assert "未確認です" in await (await client.get("/")).text()

@@ -134,7 +134,7 @@ def _parse_xml(xml: bytes) -> ET.Element:
         raise CapRefused("external", "the document refers to an external resource") from exc
     except defusedxml.DefusedXmlException as exc:
         raise CapRefused("unsafe_xml", _one_line(exc)) from exc
-    except (ET.ParseError, ValueError) as exc:
+    except (ET.ParseError, ValueError, LookupError) as exc:  # LookupError: unknown encoding
         raise CapRefused("not_xml", f"not well-formed XML: {_one_line(exc)}") from exc
     if root.tag != _q("alert"):
         raise CapRefused("not_cap", f"root element is {root.tag}, not a CAP 1.2 alert ({CAP_NS})")
@@ -244,6 +244,8 @@ def normalise_language(tag: str) -> str:
     """A CAP language tag as stored: primary language, script if any, private use kept;
     the region is dropped ("ja-JP" → "ja", "zh-Hant-TW" → "zh-Hant", "pt-BR" → "pt")."""
     parts = tag.strip().lower().split("-")
+    if parts[0] == "x":  # private use only: nothing to normalise
+        return "-".join(parts)
     out = [parts[0]]
     if len(parts) > 1 and len(parts[1]) == 4 and parts[1].isalpha():
         out.append(parts[1].title())
@@ -258,7 +260,7 @@ def normalise_language(tag: str) -> str:
 def _micro(value: str, low: int, high: int, what: str) -> int:
     try:
         micro = int((Decimal(value) * 1_000_000).to_integral_value(ROUND_HALF_EVEN))
-    except InvalidOperation as exc:
+    except (InvalidOperation, ValueError, OverflowError) as exc:  # also NaN, Infinity
         raise CapRefused("bad_area", f"{what} {value!r} is not a number") from exc
     if not low * 1_000_000 <= micro <= high * 1_000_000:
         raise CapRefused("bad_area", f"{what} {value!r} is out of range")
@@ -290,7 +292,7 @@ def _circle(text: str) -> tuple[int, int, int]:
     lat, lon = _point(centre)
     try:
         metres = int((Decimal(radius.strip()) * 1000).to_integral_value(ROUND_HALF_EVEN))
-    except InvalidOperation as exc:
+    except (InvalidOperation, ValueError, OverflowError) as exc:  # also NaN, Infinity
         raise CapRefused("bad_area", f"circle radius {radius!r} is not a number") from exc
     if not 0 <= metres <= 20_000_000:
         raise CapRefused("bad_area", f"circle radius {radius!r} km is out of range")
@@ -466,6 +468,8 @@ def parse_cap(
     for number, info in enumerate(infos, 1):
         merged.add_info(info, number)
     headline = merged.lang_map("headline")
+    if not headline and msg_type is not MsgType.CANCEL:
+        raise CapRefused("no_headline", "no info block has a headline or an event name")
     if len(headline) > MAX_LANGS_PER_TEXT:
         raise CapRefused("too_many_languages", f"more than {MAX_LANGS_PER_TEXT} languages")
 

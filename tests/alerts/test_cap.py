@@ -14,6 +14,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from shelterkit.hub.cap import (
     EASY_JAPANESE,
@@ -288,3 +290,41 @@ def test_cap_module_is_pure() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_shapes_with_infinite_coordinates_rejected() -> None:
+    xml = good("03-").replace(b"36.6672,140.0953 0.5", b"Infinity,140.0953 0.5", 1)
+    assert "latitude 'Infinity' is not a number" in refusal(xml)
+    xml = good("03-").replace(b"36.6672,140.0953 0.5", b"36.6672,140.0953 NaN", 1)
+    assert "radius 'NaN' is not a number" in refusal(xml)
+
+
+def test_alert_without_headline_or_event_rejected() -> None:
+    xml = good("06-")
+    for tag in (b"event", b"headline"):
+        start = 0
+        while (i := xml.find(b"<" + tag + b">", start)) >= 0:
+            j = xml.index(b"</" + tag + b">", i)
+            xml = xml[: i + len(tag) + 2] + xml[j:]
+            start = i + 1
+    assert "no info block has a headline or an event name" in refusal(xml)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    source=st.sampled_from(CORPUS + sorted(BAD.glob("*.xml"))),
+    cuts=st.lists(st.tuples(st.integers(0, 10**6), st.binary(max_size=8)), max_size=4),
+)
+def test_damaged_cap_never_crashes_attack(source: Path, cuts: list[tuple[int, bytes]]) -> None:
+    """Any damage to a corpus file gives a body or a one-line refusal, nothing else."""
+    xml = source.read_bytes()
+    for at, junk in cuts:
+        at %= len(xml)
+        xml = xml[:at] + junk + xml[at + len(junk) :]
+    try:
+        body = parse_cap(xml, NODE_NOW_MS, pinned_certs=[CITY_CERT])
+    except CapRefused as exc:
+        assert "\n" not in str(exc)
+    else:
+        assert isinstance(body, AlertBody)
+        assert len(codec.encode(body_to_wire(body))) <= MAX_RECORD_BYTES

@@ -74,6 +74,10 @@ MAX_SENDER_NAME_CHARS = 120
 MAX_NOTE_CHARS = 500
 # Room left in a record for the envelope (origin 32 B, signature 64 B, header fields).
 MAX_ALERT_BODY_BYTES = MAX_RECORD_BYTES - 256
+# Deepest element nesting accepted: CAP goes 5 deep (alert/info/area/geocode/value), an
+# XML signature 6 (Signature/SignedInfo/Reference/Transforms/Transform/XPath); deeper
+# documents only exist to exhaust a validator's recursion.
+MAX_XML_DEPTH = 12
 # Longest reason text quoted from a foreign library, in characters: keeps refusals one line.
 MAX_REASON_CHARS = 240
 
@@ -138,6 +142,12 @@ def _parse_xml(xml: bytes) -> ET.Element:
         raise CapRefused("not_xml", f"not well-formed XML: {_one_line(exc)}") from exc
     if root.tag != _q("alert"):
         raise CapRefused("not_cap", f"root element is {root.tag}, not a CAP 1.2 alert ({CAP_NS})")
+    stack = [(root, 1)]
+    while stack:
+        element, depth = stack.pop()
+        if depth > MAX_XML_DEPTH:
+            raise CapRefused("too_deep", f"elements nested deeper than {MAX_XML_DEPTH} levels")
+        stack.extend((child, depth + 1) for child in element)
     return root
 
 
@@ -176,6 +186,9 @@ def _check_signature(
         return CapSignature.NONE, ""
     if len(signatures) > 1:
         raise CapRefused("bad_signature", "more than one XML signature on the alert")
+    for part in ("SignedInfo", "SignatureValue"):
+        if signatures[0].find(f"{{{DSIG_NS}}}{part}") is None:
+            raise CapRefused("bad_signature", f"the XML signature has no {part}")
     from cryptography import x509
     from lxml.etree import LxmlError
     from signxml.exceptions import SignXMLException

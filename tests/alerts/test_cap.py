@@ -328,3 +328,16 @@ def test_damaged_cap_never_crashes_attack(source: Path, cuts: list[tuple[int, by
     else:
         assert isinstance(body, AlertBody)
         assert len(codec.encode(body_to_wire(body))) <= MAX_RECORD_BYTES
+
+
+def test_deeply_nested_elements_rejected() -> None:
+    deep = b"<ds:Signature xmlns:ds='http://www.w3.org/2000/09/xmldsig#'>"
+    deep += b"<ds:a>" * 3000 + b"</ds:a>" * 3000 + b"</ds:Signature>"
+    xml = good("03-").replace(b"</alert>", deep + b"</alert>")
+    assert "nested deeper than" in refusal(xml)
+
+
+def test_malformed_signature_rejected() -> None:
+    junk = b"<ds:Signature xmlns:ds='http://www.w3.org/2000/09/xmldsig#'><ds:x/></ds:Signature>"
+    xml = good("03-").replace(b"</alert>", junk + b"</alert>")
+    assert "the XML signature has no SignedInfo" in refusal(xml)

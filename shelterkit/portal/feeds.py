@@ -31,7 +31,7 @@ from babel import Locale, UnknownLocaleError
 from shelterkit.hub.cap import CAP_MEDIA_TYPE, EASY_JAPANESE, alert_to_cap, cap_time
 from shelterkit.model.fold import ActiveAlert, active_alerts
 from shelterkit.model.hlc import wall_ms_of
-from shelterkit.model.kinds import AlertBody, AlertStatus, CapSignature, Severity
+from shelterkit.model.kinds import AlertBody, AlertStatus, CapSignature, Kind, Severity
 from shelterkit.portal.app import PORTAL_KEY, Portal, _html, _lang_of
 from shelterkit.portal.i18n import LANGUAGES, parse_accept_language, translations
 
@@ -439,7 +439,9 @@ def atom_document(portal: Portal, alerts: tuple[ActiveAlert, ...], lang: str) ->
     sub(feed, "id", base + "alerts.atom")
     sub(feed, "title", f"{_('Official alerts')} | {portal.shelter_name(lang)}")
     times = [a.body.sent_ms or wall_ms_of(a.record.hlc) for a in alerts]
-    sub(feed, "updated", _rfc3339(max(times, default=portal.node.wall_ms())))
+    # The feed changed last when the newest alert record (a Cancel too) arrived.
+    changed = [wall_ms_of(r.hlc) for r in portal.node.heads.values() if r.kind is Kind.ALERT]
+    sub(feed, "updated", _rfc3339(max([*times, *changed], default=portal.node.wall_ms())))
     author = sub(feed, "author")
     sub(author, "name", portal.shelter_name(lang))
     sub(feed, "link", rel="self", type=ATOM_MEDIA_TYPE, href=base + "alerts.atom")

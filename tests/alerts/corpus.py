@@ -33,14 +33,15 @@ def known_identifiers(node: Node) -> set[str]:
 
 
 class CitySigner:
-    """Signs imported alerts as the city-hall authority, one sequence per test."""
+    """Signs imported alerts as the city-hall authority, one sequence per test, a second
+    apart."""
 
     def __init__(self) -> None:
         self.seq = 0
 
     def sign(self, body: AlertBody) -> Record:
         self.seq += 1
-        return sign_record(CITY, self.seq, (NODE_NOW_MS + self.seq) << 16, body)
+        return sign_record(CITY, self.seq, (NODE_NOW_MS + 1000 * self.seq) << 16, body)
 
 
 async def import_cap(node: Node, signer: CitySigner, xml: bytes) -> Record:

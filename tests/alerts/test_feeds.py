@@ -102,7 +102,9 @@ async def test_update_supersedes_and_cancel_removes_everywhere(
     assert entry_ids(await feed(client)) == ["JP-09215-20270115-0004"]
     for suffix in ("", ".cap", "/print"):
         assert (await client.get(f"/alerts/JP-09215-20270115-0003{suffix}")).status == 404
+    updated = (await feed(client)).findtext(f"{ATOM}updated")
     await import_all(node, signer, "08-")  # Cancel of 02 and 04
+    assert (await feed(client)).findtext(f"{ATOM}updated", "") > (updated or "")
     home = await (await client.get("/")).text()
     assert "【警戒レベル4】" not in home
     assert "現在、発表中の緊急情報はありません。" in home

@@ -198,9 +198,8 @@ def _check_signature(
     failures = (SignXMLException, LxmlError, ValueError)
 
     def verify(cert: str) -> str:
-        result = XMLVerifier().verify(xml, x509_cert=cert)
-        assert not isinstance(result, list)
-        signed = result.signed_xml
+        result = XMLVerifier().verify(xml, x509_cert=cert)  # one reference expected
+        signed = None if isinstance(result, list) else result.signed_xml
         if signed is None or signed.tag != _q("alert"):
             raise CapRefused("bad_signature", "the XML signature does not cover the whole alert")
         return str(x509.load_pem_x509_certificate(cert.encode()).subject.rfc4514_string())
@@ -537,6 +536,8 @@ def parse_cap(
     if msg_type in (MsgType.UPDATE, MsgType.CANCEL):
         if not references:
             raise CapRefused("no_reference", f"an {msg_type_name} must give references")
+        if identifier in references:  # it would supersede itself and never be shown
+            raise CapRefused("self_reference", f"{msg_type_name} {identifier!r} refers to itself")
         if known_identifiers is not None:
             for ref in references:
                 if ref not in known_identifiers:

@@ -341,3 +341,8 @@ def test_malformed_signature_rejected() -> None:
     junk = b"<ds:Signature xmlns:ds='http://www.w3.org/2000/09/xmldsig#'><ds:x/></ds:Signature>"
     xml = good("03-").replace(b"</alert>", junk + b"</alert>")
     assert "the XML signature has no SignedInfo" in refusal(xml)
+
+
+def test_update_referring_to_itself_rejected() -> None:
+    xml = good("04-").replace(b"lg.jp,JP-09215-20270115-0002,", b"lg.jp,JP-09215-20270115-0004,")
+    assert "refers to itself" in refusal(xml)

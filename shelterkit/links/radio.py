@@ -1,0 +1,745 @@
+"""Sync over a radio (or a serial cable): sessions with every neighbour on one RadioLink.
+
+Two layers, as for every transport (STYLE §1):
+
+* ``RadioSync`` runs the node's side of every radio neighbourhood conversation with time
+  passed in: beacons, one ``SyncSession`` per neighbour at a time, the compact bundles of
+  ``radio.compact`` and the ``RadioLink`` (framing, ARQ, airtime governor). It never
+  sleeps and never touches a port, so the emulated medium drives it on a virtual clock.
+* ``RadioTransport`` is the short loop that runs a ``RadioSync`` against a serial driver
+  (``links.serial``) in real time, and reconnects by itself when the port goes away.
+
+Rounds. A converged link sends only beacons: every ``beacon_idle_s`` each station
+broadcasts the 8-byte digest of what it holds (one 26-byte frame). A neighbour whose own
+digest differs starts a session at once; a change here (a record stored) sends a beacon
+promptly, and once more ``BEACON_REPEAT_S`` later in case the first was lost. So a change
+travels one hop per beacon-and-session, and an idle hour costs a few beacons.
+
+Peers. There is no challenge-response on radio (docs/radio.md, "Peers on radio"): every
+record is signed and checked by ``accept_batch`` against this node's trust, whoever relays
+it, so an impostor can hand over nothing we would not accept from anyone; a revoked key is
+refused at HELLO; the radio is a broadcast medium, so a handshake would hide nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import random
+import struct
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from shelterkit.errors import ConfigError, LinkError, ProtocolError
+from shelterkit.links.serial import DRIVERS, AtModemDriver, E220Config, E220Driver, SerialDriver
+from shelterkit.model.keys import short_id
+from shelterkit.model.kinds import Stream
+from shelterkit.model.record import Record
+from shelterkit.model.record import decode_record as decode_wire
+from shelterkit.radio.airtime import LoraParams
+from shelterkit.radio.arq import Acknowledged, Delivered, SendFailed
+from shelterkit.radio.compact import (
+    Beacon,
+    BundleCodec,
+    SyncBundle,
+    beacon_for,
+    decode_bundle,
+    encode_beacon,
+    encode_bundle,
+)
+from shelterkit.radio.framing import BROADCAST_ID, E220_PACKET_BYTES, MAX_STATION_ID
+from shelterkit.radio.link import LinkOutput, RadioLink
+from shelterkit.radio.profiles import profile_by_name
+from shelterkit.service.node import Node
+from shelterkit.service.replica import wires_for
+from shelterkit.sync import (
+    RADIO_STREAMS,
+    Cancel,
+    Event,
+    PeerGreeted,
+    RecordsReceived,
+    RecordsRequested,
+    RecordsStored,
+    Role,
+    SendRecords,
+    SessionConfig,
+    Start,
+    State,
+    SyncCompleted,
+    SyncFailed,
+    SyncSession,
+)
+from shelterkit.sync.limits import FRAME_HEADER_BYTES
+from shelterkit.sync.messages import Hello, decode_payload
+
+RadioForm = Callable[[Record], Record | None]
+radio_form: RadioForm | None
+try:
+    from shelterkit.model.anpi import radio_form
+except ImportError:  # pragma: no cover - safety registrations not in this model
+    radio_form = None
+
+log = logging.getLogger(__name__)
+
+# A converged link beacons this often: at SF10/BW125 one beacon is 0.41 s on air, so four
+# an hour are 1.6 s, 0.46 % of the 360 s hourly budget (target <= 1 %; bench/radio.py).
+BEACON_IDLE_S = 900.0
+# No two beacons closer than this, however often records change (a burst of posts).
+BEACON_MIN_S = 20.0
+# After a change, one more beacon this much later: a lost beacon must not cost 15 minutes.
+BEACON_REPEAT_S = 120.0
+# Idle beacons come up to 10 % late, at random, so that stations drift apart in time.
+BEACON_JITTER = 0.1
+# A change is announced within this many seconds, at random (two neighbours that changed
+# in the same session would otherwise collide on air).
+BEACON_SPREAD_S = 3.0
+# A neighbour whose beacon disagrees is not synced with more often than this (a
+# neighbour with another stream policy never agrees; this bounds what that costs).
+MIN_ROUND_INTERVAL_S = 30.0
+# Neighbours remembered per radio (a shelter hears a handful; beacons from more are noise).
+MAX_NEIGHBOURS = 32
+# Messages a session queues before the link takes them (a session emits a few per step).
+MAX_SESSION_OUTBOX = 64
+# Hearing nothing from a neighbour for this long makes it "not heard" in the status.
+NEIGHBOUR_STALE_S = 3 * BEACON_IDLE_S
+
+
+def radio_safe(wires: Sequence[bytes]) -> list[bytes]:
+    """The records of ``wires`` that may cross a radio, up to the first that may not.
+
+    A safety registration with a non-consenting person's name in clear must not go on air
+    (DESIGN §10; ``model.anpi.radio_form``); a signed record cannot be trimmed, so it and
+    what follows it in its sequence wait for an HTTP link (the peer sees no progress on
+    that sequence and stops asking for it in this round).
+    """
+    if radio_form is None:  # pragma: no cover - a model without safety registrations
+        return list(wires)
+    out: list[bytes] = []
+    for wire in wires:
+        try:
+            record = decode_wire(wire, verify_signature=False)  # read back from our store
+        except ProtocolError:
+            break
+        if radio_form(record) is None:
+            break
+        out.append(wire)
+    return out
+
+
+def station_id_for(key: bytes) -> int:
+    """A link-level id from a node key (config may set one explicitly instead)."""
+    value = int.from_bytes(hashlib.blake2b(key, digest_size=2).digest(), "big")
+    return value % MAX_STATION_ID + 1 if value > MAX_STATION_ID or value == 0 else value
+
+
+@dataclass(slots=True)
+class _Neighbour:
+    station: int
+    key: bytes | None = None
+    last_heard: float | None = None
+    digest: bytes = b""
+    streams: frozenset[Stream] = frozenset()
+    session: SyncSession | None = None
+    codec: BundleCodec | None = None
+    tag: int = -1
+    initiator: bool = False
+    heard_in_session: bool = False
+    outbox: list[bytes] = field(default_factory=list)  # items waiting for the link
+    in_flight: int | None = None  # ARQ seq of the bundle on its way
+    next_round_at: float = 0.0
+    retry_at: float | None = None  # after a failed round: try again then, if still apart
+    failed_in_row: int = 0
+    round_started: float = 0.0
+    round_records: int = 0
+    rounds: int = 0
+    failures: int = 0
+    last_error: str = ""
+    last_sync: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NeighbourStatus:
+    station: int
+    node: str  # short id of the node key, "" until a HELLO was heard
+    last_heard_s: float | None  # seconds ago
+    last_sync_s: float | None
+    in_session: bool
+    rounds: int
+    failures: int
+    last_error: str
+
+
+@dataclass(frozen=True, slots=True)
+class RadioStatus:
+    """What health and the TUI show for one radio link."""
+
+    driver: str
+    port: str
+    state: str  # "connecting", "up", "reconnecting"
+    last_error: str
+    reconnects: int
+    station_id: int
+    profile: str
+    airtime_hour_s: float  # airtime spent in the profile's window ending now
+    budget_fraction: float  # of the hourly budget (of the hour when the profile has none)
+    queue_depth: int  # messages queued or unacknowledged in the ARQ
+    last_contact_s: float | None  # seconds since anything valid was heard
+    frames_received: int
+    frames_corrupt: int
+    frames_foreign: int
+    beacons_sent: int
+    rounds: int
+    neighbours: tuple[NeighbourStatus, ...]
+
+
+@dataclass(slots=True)
+class RadioCounters:
+    beacons_sent: int = 0
+    beacons_heard: int = 0
+    bundles_sent: int = 0
+    bundles_received: int = 0
+    stale_bundles: int = 0
+    bad_bundles: int = 0
+    rounds: int = 0
+    records_received: int = 0
+
+
+class RadioSync:
+    """Sync with every neighbour heard on ``link``; all time is passed in."""
+
+    def __init__(
+        self,
+        node: Node,
+        link: RadioLink,
+        rng: random.Random,
+        *,
+        streams: frozenset[Stream] = RADIO_STREAMS,
+        roles: Role = Role.NODE,
+        beacon_idle_s: float = BEACON_IDLE_S,
+        beacon_min_s: float = BEACON_MIN_S,
+    ) -> None:
+        self.node = node
+        self.link = link
+        self.rng = rng
+        self.streams = frozenset(streams)
+        self.roles = roles
+        self.beacon_idle_s = beacon_idle_s
+        self.beacon_min_s = beacon_min_s
+        self.counters = RadioCounters()
+        self.neighbours: dict[int, _Neighbour] = {}
+        self.last_contact: float | None = None
+        self._idle_at: float | None = None  # None: send one at the next step
+        self._change_at: float | None = None  # a beacon announcing a change, when due
+        self._repeat_at: float | None = None  # its repeat
+        self._last_beacon: float | None = None
+        self._seen_changes = node.changes
+
+    @property
+    def station_id(self) -> int:
+        return self.link.arq.station_id
+
+    def session_config(self) -> SessionConfig:
+        base = SessionConfig.radio(self.node.identity.public, roles=self.roles)
+        return SessionConfig(
+            base.node_key,
+            roles=base.roles,
+            streams=self.streams,
+            max_message_bytes=base.max_message_bytes,
+            batch_records=base.batch_records,
+            max_outstanding_batches=base.max_outstanding_batches,
+            idle_timeout_s=base.idle_timeout_s,
+        )
+
+    # -- input ------------------------------------------------------------------------------
+
+    async def receive(self, data: bytes, now: float) -> None:
+        """Bytes read from the port."""
+        for event in self.link.receive_bytes(data, now):
+            await self._on_link_event(event, now)
+
+    async def _on_link_event(
+        self, event: Delivered | Acknowledged | SendFailed, now: float
+    ) -> None:
+        if isinstance(event, Delivered):
+            self.last_contact = now
+            await self._on_delivered(event, now)
+            return
+        peer = self.neighbours.get(event.dst)
+        if peer is None or peer.in_flight != event.seq:
+            return
+        peer.in_flight = None
+        if isinstance(event, SendFailed):
+            self._end_session(peer, f"no answer after {event.attempts} bursts", now)
+
+    async def _on_delivered(self, event: Delivered, now: float) -> None:
+        try:
+            message = decode_bundle(event.payload)
+        except ProtocolError:
+            self.counters.bad_bundles += 1
+            return
+        peer = self._neighbour(event.src)
+        if peer is None:
+            return
+        peer.last_heard = now
+        if isinstance(message, Beacon):
+            self.counters.beacons_heard += 1
+            peer.digest, peer.streams = message.digest, message.streams
+            await self._consider_round(peer, now)
+            return
+        await self._on_bundle(peer, message, now)
+
+    async def _on_bundle(self, peer: _Neighbour, bundle: SyncBundle, now: float) -> None:
+        self.counters.bundles_received += 1
+        if bundle.tag != peer.tag or peer.session is None:
+            if not bundle.items or not self._opens_session(bundle.items[0]):
+                self.counters.stale_bundles += 1
+                return
+            both_started = peer.session is not None and peer.initiator and not peer.heard_in_session
+            if both_started and self.station_id < peer.station:  # the lower id's session wins
+                return
+            if peer.session is not None:
+                self._end_session(peer, "replaced by the peer's new session", now)
+            await self._open_session(peer, now, bundle.tag, initiator=False)
+        session, codec = peer.session, peer.codec
+        assert session is not None and codec is not None
+        peer.heard_in_session = True
+        frames = bytearray()
+        try:
+            for item in bundle.items:
+                payload = codec.decode(item, session.config.max_message_bytes)
+                frames += struct.pack(">H", len(payload)) + payload
+        except ProtocolError as exc:
+            self.counters.bad_bundles += 1
+            self._end_session(peer, f"bad bundle: {exc}", now, tell_peer=True)
+            return
+        await self._feed(peer, bytes(frames), now)
+
+    def _opens_session(self, item: bytes) -> bool:
+        try:
+            payload = BundleCodec().decode(item, self.session_config().max_message_bytes)
+            return isinstance(decode_payload(payload), Hello)
+        except ProtocolError:
+            return False
+
+    # -- sessions ---------------------------------------------------------------------------
+
+    async def _consider_round(self, peer: _Neighbour, now: float) -> None:
+        if peer.session is not None or now < peer.next_round_at:
+            return
+        own = beacon_for(await self.node.have(), self.streams)
+        if peer.streams == self.streams and peer.digest == own.digest:
+            return
+        if peer.streams != self.streams:  # never converge by digest: sync now and then only
+            peer.next_round_at = now + self.beacon_idle_s
+        await self._open_session(peer, now, self.rng.randrange(256), initiator=True)
+
+    async def _open_session(
+        self, peer: _Neighbour, now: float, tag: int, *, initiator: bool
+    ) -> None:
+        session = SyncSession(self.session_config(), await self.node.have(), now)
+        peer.session, peer.codec, peer.tag = session, BundleCodec(), tag
+        peer.initiator, peer.heard_in_session = initiator, False
+        peer.outbox.clear()
+        peer.round_started, peer.round_records = now, self.node.record_count
+        peer.next_round_at = max(peer.next_round_at, now + MIN_ROUND_INTERVAL_S)
+
+        if initiator:
+            self._queue(peer, session.send(Start()))
+
+    async def _feed(self, peer: _Neighbour, frames: bytes, now: float) -> None:
+        session = peer.session
+        assert session is not None
+        events = session.receive(frames, now)
+        for event in events:
+            if isinstance(event, PeerGreeted):
+                peer.key = event.node
+                if event.node in self.node.trust.revoked:
+                    self._end_session(peer, "peer is revoked", now, tell_peer=True)
+                    return
+                if session.state is State.HELLO_RECEIVED:
+                    self._queue(peer, session.send(Start()))
+        self._queue(peer, await self._answer(session, events))
+        for event in events:
+            if isinstance(event, SyncCompleted):
+                await self._finish(peer, now)
+            elif isinstance(event, SyncFailed):
+                peer.failures += 1
+                peer.last_error = f"{event.reason.name.lower()}: {event.detail}"
+                self._schedule_retry(peer, now)
+                log.info("radio sync with station %d failed: %s", peer.station, peer.last_error)
+
+    async def _answer(self, session: SyncSession, events: Sequence[Event]) -> bytes:
+        """``service.replica.drive`` for radio: what may not cross a radio stays behind."""
+        out: list[bytes] = []
+        for event in events:
+            if isinstance(event, RecordsRequested):
+                wires = await wires_for(self.node, event.ranges, event.max_records, event.max_bytes)
+                out.append(session.send(SendRecords(event.request, radio_safe(wires))))
+            elif isinstance(event, RecordsReceived):
+                await self.node.ingest_batch(event.records)
+                out.append(session.send(RecordsStored(event.request, await self.node.have())))
+        out.append(session.data_to_send())
+        return b"".join(out)
+
+    async def _finish(self, peer: _Neighbour, now: float) -> None:
+        if peer.streams == self.streams or not peer.streams:  # converged: we hold the same
+            peer.streams = self.streams
+            peer.digest = beacon_for(await self.node.have(), self.streams).digest
+        peer.rounds += 1
+        peer.retry_at, peer.failed_in_row = None, 0
+        peer.last_sync = now
+        peer.last_error = ""
+        self.counters.rounds += 1
+        received = self.node.record_count - peer.round_records
+        self.counters.records_received += max(0, received)
+        if peer.key is not None:
+            self.node.note_sync(peer.key)
+            log.info(
+                "radio sync with %s (station %d): %d new records",
+                short_id(peer.key),
+                peer.station,
+                received,
+            )
+
+    def _schedule_retry(self, peer: _Neighbour, now: float) -> None:
+        peer.failed_in_row += 1
+        wait = min(self.beacon_idle_s, MIN_ROUND_INTERVAL_S * 2 ** (peer.failed_in_row - 1))
+        peer.retry_at = now + wait * (1.0 + BEACON_JITTER * self.rng.random())
+
+    def _end_session(
+        self, peer: _Neighbour, why: str, now: float, *, tell_peer: bool = False
+    ) -> None:
+        session = peer.session
+        if session is not None and not session.finished:
+            bye = session.send(Cancel(why))
+            if tell_peer:
+                self._queue(peer, bye)
+            peer.failures += 1
+            peer.last_error = why
+            self._schedule_retry(peer, now)
+            log.info("radio sync with station %d ended: %s", peer.station, why)
+        peer.session = None
+        peer.codec = None
+        if not tell_peer:
+            peer.outbox.clear()
+
+    def _queue(self, peer: _Neighbour, data: bytes) -> None:
+        """Split the session's length-prefixed output into bundle items."""
+        codec = peer.codec
+        if not data or codec is None:
+            return
+        pos = 0
+        while pos + FRAME_HEADER_BYTES <= len(data):
+            (length,) = struct.unpack_from(">H", data, pos)
+            payload = data[pos + FRAME_HEADER_BYTES : pos + FRAME_HEADER_BYTES + length]
+            pos += FRAME_HEADER_BYTES + length
+            if len(peer.outbox) >= MAX_SESSION_OUTBOX:
+                raise LinkError("radio session outbox overflow")
+            peer.outbox.append(codec.encode(payload))
+
+    def _neighbour(self, station: int) -> _Neighbour | None:
+        peer = self.neighbours.get(station)
+        if peer is not None:
+            return peer
+        if len(self.neighbours) >= MAX_NEIGHBOURS:
+            stale = [p for p in self.neighbours.values() if p.session is None]
+            if not stale:
+                return None
+            oldest = min(stale, key=lambda p: p.last_heard or 0.0)
+            del self.neighbours[oldest.station]
+        peer = _Neighbour(station)
+        self.neighbours[station] = peer
+        return peer
+
+    # -- output -----------------------------------------------------------------------------
+
+    async def step(self, now: float) -> LinkOutput:
+        """Run timers and return what to write now, with when to call again."""
+        if await self._beacon_if_due(now):
+            # news here: sync at once with every neighbour heard lately that lacks it
+            for peer in list(self.neighbours.values()):
+                if peer.last_heard is not None and now - peer.last_heard < NEIGHBOUR_STALE_S:
+                    await self._consider_round(peer, now)
+        for peer in list(self.neighbours.values()):
+            if peer.session is None and peer.retry_at is not None and now >= peer.retry_at:
+                peer.retry_at = None
+                await self._consider_round(peer, now)
+            session = peer.session
+            if session is not None and not session.finished:
+                await self._feed(peer, b"", now)  # idle timeout
+            self._send_bundle(peer, now)
+            if (
+                peer.session is not None
+                and peer.session.finished
+                and not peer.outbox
+                and peer.in_flight is None
+            ):
+                peer.session = None
+        out = self.link.poll(now)
+        for event in out.events:
+            await self._on_link_event(event, now)
+        wakes = [t for t in (out.wake_at, self._next_beacon_at(now)) if t is not None]
+        return LinkOutput(out.data, out.grant, out.events, min(wakes) if wakes else None)
+
+    def _send_bundle(self, peer: _Neighbour, now: float) -> None:
+        if peer.in_flight is not None or not peer.outbox:
+            return
+        limit = self.link.arq.max_message_bytes
+        items: list[bytes] = []
+        size = 2
+        while peer.outbox and (not items or size + len(peer.outbox[0]) + 3 <= limit):
+            item = peer.outbox.pop(0)
+            items.append(item)
+            size += len(item) + 3
+        bundle = encode_bundle(SyncBundle(peer.tag, tuple(items)))
+        peer.in_flight = self.link.send(peer.station, bundle, now, priority=1)
+        self.counters.bundles_sent += 1
+
+    def _next_beacon_at(self, now: float) -> float:
+        if self._idle_at is None:  # the first beacon, at a random moment: not all at once
+            self._idle_at = now + self.beacon_min_s * self.rng.random()
+        times = [t for t in (self._change_at, self._repeat_at) if t is not None]
+        return min([self._idle_at, *times])
+
+    async def _beacon_if_due(self, now: float) -> bool:
+        """Send a beacon if one is due; whether records changed since the last call."""
+        changed = self.node.changes != self._seen_changes
+        if changed:
+            self._seen_changes = self.node.changes
+            earliest = now if self._last_beacon is None else self._last_beacon + self.beacon_min_s
+            if self._change_at is None:
+                # neighbours that changed together (one session) must not beacon together
+                self._change_at = max(now + BEACON_SPREAD_S * self.rng.random(), earliest)
+        if now < self._next_beacon_at(now):
+            return changed
+        after_change = self._change_at is not None and now >= self._change_at
+        beacon = beacon_for(await self.node.have(), self.streams)
+        self.link.send(BROADCAST_ID, encode_beacon(beacon), now, priority=0)
+        self.counters.beacons_sent += 1
+        self._last_beacon = now
+        self._idle_at = now + self.beacon_idle_s * (1.0 + BEACON_JITTER * self.rng.random())
+        self._change_at = None
+        # a change is announced twice, in case the first beacon was lost
+        self._repeat_at = now + BEACON_REPEAT_S if after_change else None
+        return changed
+
+    # -- status -----------------------------------------------------------------------------
+
+    def status(
+        self,
+        now: float,
+        *,
+        driver: str = "",
+        port: str = "",
+        state: str = "up",
+        last_error: str = "",
+        reconnects: int = 0,
+    ) -> RadioStatus:
+        report = self.link.governor.report(now)
+        counters = self.link.deframer.counters
+        neighbours = tuple(
+            NeighbourStatus(
+                p.station,
+                short_id(p.key) if p.key else "",
+                None if p.last_heard is None else now - p.last_heard,
+                None if p.last_sync is None else now - p.last_sync,
+                p.session is not None,
+                p.rounds,
+                p.failures,
+                p.last_error,
+            )
+            for p in sorted(self.neighbours.values(), key=lambda p: p.station)
+        )
+        return RadioStatus(
+            driver=driver,
+            port=port,
+            state=state,
+            last_error=last_error,
+            reconnects=reconnects,
+            station_id=self.station_id,
+            profile=report.profile,
+            airtime_hour_s=report.window_airtime_s,
+            budget_fraction=report.fraction,
+            queue_depth=self.link.arq.outgoing,
+            last_contact_s=None if self.last_contact is None else now - self.last_contact,
+            frames_received=counters.frames,
+            frames_corrupt=counters.corrupt,
+            frames_foreign=counters.foreign,
+            beacons_sent=self.counters.beacons_sent,
+            rounds=self.counters.rounds,
+            neighbours=neighbours,
+        )
+
+
+# -- the real-time loop --------------------------------------------------------------------------
+
+# The loop wakes at least this often to notice new records (a beacon) and port trouble.
+LOOP_MAX_WAIT_S = 0.5
+# After a port failure wait 1, 2, 4 … s, at most a minute, before opening it again (USB
+# devices reappear within seconds after a replug; a minute bounds the time to notice).
+RECONNECT_FIRST_S = 1.0
+RECONNECT_MAX_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class RadioLinkSettings:
+    """What the node's config says about one radio port (docs/radio.md, "Configuration")."""
+
+    driver: str = "cable"  # cable | e220 | lora-e5 | rak3172
+    port: str = ""  # pyserial URL: /dev/ttyUSB0, a pty path, socket://host:port
+    baudrate: int = 0  # 0: the driver's default
+    profile: str = ""  # "": "unlimited" for a cable, "jp920" for radios
+    spreading_factor: int = 9
+    bandwidth_khz: int = 125
+    frequency_mhz: float = 922.0  # AT modems; the E220 takes a channel
+    channel: int = 0  # E220 channel (0 = 920.6 MHz)
+    tx_power_dbm: int = 13  # 20 mW
+    station_id: int = 0  # 0: derived from the node key
+    streams: tuple[str, ...] = ("alerts", "notices", "anpi", "status", "control")
+    beacon_idle_s: float = BEACON_IDLE_S
+    configure: bool = False  # E220: write registers at start (pins must select mode 3)
+    fixed_mode: bool = False  # E220: fixed transmission (address and channel per packet)
+
+
+def streams_from_names(names: Sequence[str]) -> frozenset[Stream]:
+    try:
+        return frozenset(Stream[name.upper()] for name in names)
+    except KeyError as exc:
+        known = ", ".join(s.name.lower() for s in Stream)
+        raise ConfigError(f"unknown stream {exc.args[0]!r} (known: {known})") from None
+
+
+def build_radio(
+    node: Node, settings: RadioLinkSettings, rng: random.Random
+) -> tuple[SerialDriver, RadioSync]:
+    """The driver and the sync engine for ``settings`` (errors are ``ConfigError``)."""
+    cls = DRIVERS.get(settings.driver)
+    if cls is None:
+        raise ConfigError(f"unknown radio driver {settings.driver!r} (known: {', '.join(DRIVERS)})")
+    cable = settings.driver == "cable"
+    profile = profile_by_name(settings.profile or ("unlimited" if cable else "jp920"))
+    # a cable given a radio profile paces itself like that radio (tests, the demo)
+    radio_like = not cable or profile.name != "unlimited"
+    try:
+        lora = (
+            LoraParams(settings.spreading_factor, settings.bandwidth_khz * 1000)
+            if radio_like
+            else None
+        )
+    except ValueError as exc:
+        raise ConfigError(f"radio: {exc}") from exc
+    driver: SerialDriver
+    if cls is E220Driver:
+        config = E220Config(
+            channel=settings.channel,
+            spreading_factor=settings.spreading_factor,
+            bandwidth_khz=settings.bandwidth_khz,
+            tx_power_dbm=settings.tx_power_dbm,
+            fixed_mode=settings.fixed_mode,
+        )
+        config.registers()  # validate now, not at the first connection
+        driver = E220Driver(
+            settings.port, settings.baudrate, config=config, configure=settings.configure
+        )
+    elif issubclass(cls, AtModemDriver):
+        driver = cls(
+            settings.port,
+            settings.baudrate,
+            lora=lora,
+            frequency_mhz=settings.frequency_mhz,
+            tx_power_dbm=settings.tx_power_dbm,
+        )
+    else:
+        driver = cls(settings.port, settings.baudrate)
+    station = settings.station_id or station_id_for(node.identity.public)
+    if not 1 <= station <= MAX_STATION_ID:
+        raise ConfigError(f"radio station id {station} outside 1..{MAX_STATION_ID}")
+    try:
+        packet = driver.packet_bytes if not cable or lora is None else E220_PACKET_BYTES
+        link = RadioLink(station, rng, profile=profile, lora=lora, packet_bytes=packet)
+    except LinkError as exc:
+        raise ConfigError(f"radio: {exc}") from exc
+    sync = RadioSync(
+        node,
+        link,
+        rng,
+        streams=streams_from_names(settings.streams),
+        beacon_idle_s=settings.beacon_idle_s,
+    )
+    return driver, sync
+
+
+class RadioTransport:
+    """Runs one radio port for the node until cancelled; reconnects by itself.
+
+    ``await RadioTransport(node, settings).run()`` in the node's TaskGroup.
+    ``status()`` is what health and the TUI show.
+    """
+
+    def __init__(
+        self,
+        node: Node,
+        settings: RadioLinkSettings,
+        *,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.rng = rng or random.Random()
+        self.driver, self.sync = build_radio(node, settings, self.rng)
+        self._clock = clock
+        self.state = "connecting"
+        self.last_error = ""
+        self.reconnects = 0
+
+    def _now(self) -> float:
+        return self._clock() if self._clock else asyncio.get_running_loop().time()
+
+    def status(self) -> RadioStatus:
+        return self.sync.status(
+            self._now(),
+            driver=self.driver.name,
+            port=self.settings.port,
+            state=self.state,
+            last_error=self.last_error,
+            reconnects=self.reconnects,
+        )
+
+    async def run(self) -> None:
+        failures = 0
+        while True:
+            self.state = "connecting" if not self.reconnects else "reconnecting"
+            try:
+                await self.driver.open()
+                self.state, failures = "up", 0
+                log.info("radio %s on %s is up", self.driver.name, self.settings.port)
+                await self._serve()
+            except (LinkError, OSError) as exc:
+                if self.state == "up" or exc.args != (self.last_error,):
+                    log.warning("radio %s: %s", self.settings.port, exc)
+                self.last_error = str(exc)
+            finally:
+                await self.driver.close()
+            self.state = "reconnecting"
+            self.reconnects += 1
+            failures += 1
+            wait = min(RECONNECT_MAX_S, RECONNECT_FIRST_S * 2 ** (failures - 1))
+            await asyncio.sleep(wait * (0.5 + 0.5 * self.rng.random()))
+
+    async def _serve(self) -> None:
+        while True:
+            out = await self.sync.step(self._now())
+            if out.data:
+                await self.driver.write_frame(out.data)
+                continue
+            now = self._now()
+            wait = LOOP_MAX_WAIT_S if out.wake_at is None else out.wake_at - now
+            data = await self.driver.read(min(max(wait, 0.001), LOOP_MAX_WAIT_S))
+            if data:
+                await self.sync.receive(data, self._now())
+
+
+async def run_radio(node: Node, settings: RadioLinkSettings) -> None:
+    """The coroutine for the node's TaskGroup: one radio port, forever."""
+    await RadioTransport(node, settings).run()

@@ -715,7 +715,7 @@ class RadioTransport:
                 self.state, failures = "up", 0
                 log.info("radio %s on %s is up", self.driver.name, self.settings.port)
                 await self._serve()
-            except (LinkError, OSError) as exc:
+            except (LinkError, ProtocolError, OSError) as exc:
                 if self.state == "up" or exc.args != (self.last_error,):
                     log.warning("radio %s: %s", self.settings.port, exc)
                 self.last_error = str(exc)

@@ -54,6 +54,16 @@ class NodeSettings:
         [], "Further sync peers (URLs of other nodes' peer listeners), e.g. on a LAN."
     )
     sync_interval_s: int = setting(5, "Seconds between sync rounds while nothing changes.")
+    discovery: bool = setting(
+        True,
+        "Advertise the peer listener on the LAN by zeroconf (_shelterkit._tcp) and sync with"
+        " the peers found there. Never when the peer listener is on loopback.",
+    )
+    discovery_interfaces: list[str] = setting(
+        [],
+        'Interfaces to advertise and browse on, e.g. ["eth0"]; empty: every interface'
+        " with an IPv4 address except loopback and [network] wifi_interface.",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +193,10 @@ def validate(config: Config) -> None:
             raise ConfigError(f"[node] peer URL {url!r}: expected http:// or https://")
     if not 1 <= config.node.sync_interval_s <= 3600:
         raise ConfigError("[node] sync_interval_s: expected 1 to 3600")
+    for name in config.node.discovery_interfaces:
+        # Linux interface names are shorter than IFNAMSIZ = 16 bytes (include/uapi/linux/if.h).
+        if not 0 < len(name.encode()) < 16 or any(c in name for c in "/ \t\n:"):
+            raise ConfigError(f"[node] discovery_interfaces: {name!r} is not an interface name")
     for key in config.node.authority_keys:
         try:
             if len(bytes.fromhex(key)) != 32:

@@ -22,6 +22,7 @@ from aiohttp import web
 
 from shelterkit.admin.api import install_admin_api
 from shelterkit.config import Config
+from shelterkit.discovery.lan import LanDiscovery, discovery_for
 from shelterkit.errors import ConfigError, StorageError
 from shelterkit.links.websocket import add_sync_route
 from shelterkit.paths import DataPaths, write_private_file
@@ -116,6 +117,23 @@ class Service:
         cfg = self.node.config.node
         return [u for u in [cfg.hub_url, *cfg.peers] if u]
 
+    def discovery(self) -> LanDiscovery | None:
+        """Zeroconf for the listener that serves /sync (a hub has only one), or None."""
+        config = self.node.config
+        hub = bool(self.scheduler.roles & Role.HUB)
+        return discovery_for(
+            self.node.identity.public,
+            config.shelter.id,
+            "hub" if hub else "node",
+            config.node.listen if hub else config.peer_listen,
+            self.scheduler,
+            enabled=config.node.discovery,
+            interfaces=config.node.discovery_interfaces,
+            # the evacuee Wi-Fi is no place to advertise or to find peers
+            excluded=[config.network_settings().wifi_interface] if config.network else [],
+            static_urls=self.sync_peers(),
+        )
+
 
 async def start_node(
     config: Config, extra: Callable[[web.Application, Node], None] | None = None
@@ -148,7 +166,7 @@ def service_url(listen: str) -> str:
 async def run_services(
     services: list[Service], on_ready: Callable[[], Awaitable[None]] | None = None
 ) -> None:
-    """Run sync loops and the watchdog until SIGTERM/SIGINT; then close everything."""
+    """Run sync loops, LAN discovery and the watchdog until SIGTERM/SIGINT; then close."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -156,6 +174,8 @@ async def run_services(
     try:
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(s.scheduler.run(s.sync_peers())) for s in services]
+            lan = [d for d in (s.discovery() for s in services) if d is not None]
+            tasks.extend(group.create_task(d.run()) for d in lan)
             tasks.append(group.create_task(watchdog_pinger()))
             if on_ready is not None:
                 await on_ready()

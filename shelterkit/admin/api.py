@@ -63,8 +63,9 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return json_error(exc.code, detail)
     try:
         return await handler(request)
-    except InputError as exc:
-        return json_error(exc.code, str(exc))
+    except InputError as exc:  # the request's content, not its credentials
+        status = {"too_large": 413, "not_found": 404, "rate_limited": 429}.get(exc.code, 400)
+        return json_error(exc.code, exc.detail or str(exc), status)
     except ProtocolError as exc:
         return json_error("invalid", str(exc))
     except StorageError as exc:

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from shelterkit.admin.api import read_json
 from shelterkit.errors import InputError, ProtocolError
+from shelterkit.hub.cap import MAX_CAP_BYTES, parse_cap
 from shelterkit.hub.service import Hub
 from shelterkit.model.fields import body_from_wire, body_to_wire
 from shelterkit.model.kinds import (
@@ -17,6 +18,7 @@ from shelterkit.model.kinds import (
     Certainty,
     NoticeBody,
     Severity,
+    StatusBody,
     Urgency,
 )
 from shelterkit.model.record import Record
@@ -26,6 +28,7 @@ HUB_KEY = web.AppKey("hub", Hub)
 # warning on a wall for weeks is worse than one that has to be renewed).
 DEFAULT_ALERT_TTL_S = 24 * 3600
 MAX_ALERT_TTL_S = 30 * 24 * 3600
+NEED_NAMES = ("water", "food", "medicine", "blankets", "power")
 
 
 def _lang_map(value: Any, field: str, *, required: bool = False) -> dict[str, str]:
@@ -137,13 +140,62 @@ async def post_enrol(request: web.Request) -> web.StreamResponse:
 
 async def get_fleet(request: web.Request) -> web.StreamResponse:
     hub = request.app[HUB_KEY]
-    rows = [dataclasses.asdict(r) for r in await hub.fleet()]
+    rows = []
+    for view in await hub.fleet():
+        row = dataclasses.asdict(view)
+        # The needs and links staff reported in the shelter's latest status record.
+        head = hub.node.heads.get(b"S" + bytes.fromhex(view.node))
+        status = head.body if head is not None else None
+        if isinstance(status, StatusBody):
+            row["needs"] = {n: getattr(status, f"need_{n}").name.lower() for n in NEED_NAMES}
+            row["households"] = status.households
+            row["needs_care"] = status.needs_care
+            row["links"] = status.links
+        rows.append(row)
     return web.json_response({"shelters": rows, "now_ms": hub.node.wall_ms()})
+
+
+async def preview_alert(request: web.Request) -> web.StreamResponse:
+    """Check an alert as ``POST /api/alerts`` would, without signing or issuing it."""
+    hub = request.app[HUB_KEY]
+    data = await read_json(request)
+    body = alert_from_json(data, hub.node.wall_ms(), hub.authority.public.hex())
+    preview = {
+        "identifier": body.identifier,
+        "headline": body.headline,
+        "description": body.description,
+        "instruction": body.instruction,
+        "event": body.event,
+        "severity": body.severity.name.lower(),
+        "urgency": body.urgency.name.lower(),
+        "certainty": body.certainty.name.lower(),
+        "sent_ms": body.sent_ms,
+        "expires_ms": body.expires_ms,
+        "targets": list(body.targets),
+    }
+    return web.json_response(preview)
+
+
+async def post_cap(request: web.Request) -> web.StreamResponse:
+    """Import one CAP 1.2 alert (XML body): validated, mapped, signed as the authority."""
+    hub = request.app[HUB_KEY]
+    if request.content_length is not None and request.content_length > MAX_CAP_BYTES:
+        raise InputError("too_large", detail=f"CAP files are limited to {MAX_CAP_BYTES} bytes")
+    xml = await request.content.read(MAX_CAP_BYTES + 1)
+    if len(xml) > MAX_CAP_BYTES:
+        raise InputError("too_large", detail=f"CAP files are limited to {MAX_CAP_BYTES} bytes")
+    known = {r.body.identifier for r in hub.node.heads.values() if isinstance(r.body, AlertBody)}
+    body = parse_cap(xml, hub.node.wall_ms(), known_identifiers=known)
+    record = await hub.issue_alert(body)
+    alert = {"identifier": body.identifier, **record_json(record)}
+    return web.json_response({"alerts": [alert]}, status=201)
 
 
 def install_hub_api(app: web.Application, hub: Hub) -> None:
     app[HUB_KEY] = hub
     app.router.add_get("/api/fleet", get_fleet)
     app.router.add_post("/api/alerts", post_alert)
+    app.router.add_post("/api/alerts/cap", post_cap)
+    app.router.add_post("/api/alerts/preview", preview_alert)
     app.router.add_post("/api/notices", post_notice)
     app.router.add_post("/api/enrol", post_enrol)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from shelterkit.links.radio import RadioSync
+from shelterkit.links.radio import RadioSync, radio_safe
 from shelterkit.links.radio_medium import EmulatedRadio
 from shelterkit.model.kinds import EnrolBody, StatusBody, Stream
 from shelterkit.model.record import Record, sign_record
@@ -17,7 +17,7 @@ from shelterkit.radio.airtime import LoraParams
 from shelterkit.radio.governor import audit_grants
 from shelterkit.radio.link import RadioLink
 from shelterkit.radio.medium import PathLoss, RadioMedium
-from shelterkit.radio.profiles import JP920_CS5MS, RegionProfile
+from shelterkit.radio.profiles import JP920_CS5MS, JP920_UPPER, RegionProfile
 from shelterkit.service.node import Node
 from tests.conftest import CITY, node_config
 from tests.helpers import alert
@@ -129,3 +129,72 @@ async def test_three_hop_chain_carries_an_alert_out_and_a_status_back(
     for node in chain:  # relays hold both, each once
         assert (await node.have()).head(CITY.public, Stream.ALERTS) == 1
         assert (await node.have()).head(far.identity.public, Stream.STATUS) == status.seq
+
+
+@pytest.mark.parametrize("seed", [2])
+async def test_three_hop_chain_within_the_upper_channel_profile(
+    chain: list[Node], seed: int
+) -> None:
+    """The same chain under ``jp920-upper``: 10 × airtime pauses and 360 s per hour."""
+    hub, far = chain[0], chain[3]
+    net = radio(chain, 2_500.0, seed=seed, profile=JP920_UPPER)
+    await net.run(60.0)
+    warning = alert(CITY, 1, HLC + 100, "nasukarasuyama-2026-0002")
+    assert not (await hub.ingest([warning.wire])).rejected
+    status = await far.publish(StatusBody(shelter="S03", headcount=12, battery_pct=40))
+    for _ in range(400):
+        await net.run(net.now + 30.0)
+        if (await far.have()).head(CITY.public, Stream.ALERTS) == 1 and (await hub.have()).head(
+            far.identity.public, Stream.STATUS
+        ) == status.seq:
+            break
+    else:
+        raise AssertionError(f"not delivered by t={net.now:.0f} s")
+    assert audit(net) > 0
+
+
+async def test_babbling_neighbour_and_foreign_frames_rejected(chain: list[Node]) -> None:
+    """Noise and other protocols' frames between the frames of a real session."""
+    a, b = chain[0], chain[1]
+    net = radio([a, b], 1_000.0, seed=9)
+    warning = alert(CITY, 1, HLC + 100, "nasukarasuyama-2026-0003")
+    await net.run(30.0)
+    assert not (await a.ingest([warning.wire])).rejected
+    rng = random.Random(5)
+    meshtastic = b"\x94\xc3\x00\x05hello"
+    kiss = b"\xc0\x00payload\xc0"
+    engine_b = net.engines[2]
+    for _ in range(300):
+        noise = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 400)))
+        await engine_b.receive(noise + meshtastic + kiss + b"\x00", net.now)
+        await net.run(net.now + 1.0)
+        if (await b.have()).head(CITY.public, Stream.ALERTS) == 1:
+            break
+    assert (await b.have()).head(CITY.public, Stream.ALERTS) == 1
+    status = engine_b.status(net.now)
+    assert status.frames_corrupt + status.frames_foreign > 0
+    assert engine_b.link.deframer.buffered_bytes <= 258
+    assert (await b.store.count()) == 4 + 1  # enrolments and the alert: nothing else
+
+
+def test_records_that_may_not_cross_a_radio_stay_behind() -> None:
+    anpi = pytest.importorskip("shelterkit.model.anpi")
+    from shelterkit.model.kinds import PersonBody
+
+    who = CITY
+    public = anpi.new_person(
+        person_id="p-1",
+        family_name="烏山",
+        given_name="花子",
+        reading="からすやま はなこ",
+        shelter="S01",
+        consent=True,
+        authority_key=None,
+    )
+    private_in_clear = PersonBody(person_id="p-2", family_name="那須", public=False)
+    wires = [
+        sign_record(who, 1, HLC, public).wire,
+        sign_record(who, 2, HLC + 1, private_in_clear).wire,
+        sign_record(who, 3, HLC + 2, public).wire,
+    ]
+    assert radio_safe(wires) == wires[:1]

@@ -35,8 +35,8 @@ from shelterkit.radio.compact import (
     BEACON_BYTES,
     BundleCodec,
     SyncBundle,
+    compact_record,
     encode_bundle,
-    encode_record,
 )
 from shelterkit.radio.fragment import split_payload
 from shelterkit.radio.framing import (
@@ -151,8 +151,8 @@ def _status() -> bytes:
     return sign_record(NODE, 1, HLC, body).wire
 
 
-def _person() -> bytes | None:
-    """A consenting person's registration with contact details sealed to city hall."""
+def _person(contact: str) -> bytes | None:
+    """A consenting person's registration; contact details are sealed to city hall."""
     try:
         from shelterkit.model.anpi import new_person
     except ImportError:
@@ -164,7 +164,7 @@ def _person() -> bytes | None:
         reading="からすやま はなこ",
         age=34,
         home_district="下境",
-        contact="090-1234-5678",
+        contact=contact,
         shelter="S07",
         consent=True,
         authority_key=AUTHORITY.public,
@@ -190,8 +190,8 @@ def records_on_radio() -> None:
         (f"alert, {len(LONG_ALERT_JA)} ja chars", _alert(2, LONG_ALERT_JA)),
         ("status record", _status()),
     ]
-    person = _person()
-    cases.append(("safety registration", person) if person else ("safety registration", b""))
+    cases.append(("safety registration", _person(contact="090-1234-5678") or b""))
+    cases.append(("  the same, no contact", _person(contact="") or b""))
     print("\nRecords on radio (compact form, answering a WANT; one frame = one 200 B packet)")
     header = (
         f"{'record':<30}{'wire':>6}{'compact':>8}{'signed ovh':>11}{'message':>8}"
@@ -203,7 +203,7 @@ def records_on_radio() -> None:
         if not wire:
             print(f"{name:<30}{'(no PERSON kind in this model)':>40}")
             continue
-        compact = encode_record(wire, ranges)
+        compact = compact_record(wire, ranges)
         seq_bytes = 1
         overhead = 2 + seq_bytes + 8 + 64  # kind, range, seq, hlc, signature
         message = _radio_message(wire, ranges)

@@ -1,9 +1,10 @@
 """Link layer for serial radios (DESIGN §6; frame format and governor in docs/radio.md).
 
-Pure: standard library plus ``cobs`` and ``crcmod``; no asyncio, no serial, no clock, no
-randomness of its own. A driver owns one ``RadioLink`` per port: bytes read go to
-``receive_bytes``, ``poll(now)`` says what to write and when to come back, and nothing is
-written without a grant from the ``AirtimeGovernor``.
+Pure: standard library plus ``cobs`` and ``crcmod`` (and ``shelterkit.model`` and
+``shelterkit.sync`` for the compact forms of records and sync messages); no asyncio, no
+serial, no clock, no randomness of its own. A driver owns one ``RadioLink`` per port:
+bytes read go to ``receive_bytes``, ``poll(now)`` says what to write and when to come
+back, and nothing is written without a grant from the ``AirtimeGovernor``.
 """
 
 from shelterkit.radio.airtime import LoraParams, max_payload_within, time_on_air_s
@@ -14,6 +15,17 @@ from shelterkit.radio.arq import (
     Delivered,
     LinkEvent,
     SendFailed,
+)
+from shelterkit.radio.compact import (
+    Beacon,
+    BundleCodec,
+    SyncBundle,
+    beacon_for,
+    compact_record,
+    decode_bundle,
+    encode_beacon,
+    encode_bundle,
+    rebuild_record,
 )
 from shelterkit.radio.framing import (
     BROADCAST_ID,
@@ -40,7 +52,9 @@ __all__ = [
     "AirtimeGovernor",
     "ArqConfig",
     "ArqEndpoint",
+    "Beacon",
     "BudgetReport",
+    "BundleCodec",
     "Deframer",
     "Delivered",
     "Frame",
@@ -55,12 +69,19 @@ __all__ = [
     "Reception",
     "RegionProfile",
     "SendFailed",
+    "SyncBundle",
     "Wait",
     "audit_grants",
+    "beacon_for",
+    "compact_record",
+    "decode_bundle",
     "decode_frame",
+    "encode_beacon",
+    "encode_bundle",
     "encode_frame",
     "max_payload_within",
     "payload_bytes_for_packet",
     "profile_by_name",
+    "rebuild_record",
     "time_on_air_s",
 ]

@@ -149,7 +149,7 @@ def _smaller(data: bytes) -> tuple[bool, bytes]:
 # -- records ----------------------------------------------------------------------------------
 
 
-def encode_record(wire: bytes, ranges: Sequence[SeqRange]) -> bytes:
+def compact_record(wire: bytes, ranges: Sequence[SeqRange]) -> bytes:
     """The compact form of ``wire``, answering a WANT of ``ranges``."""
     try:
         value = codec.decode(wire, max_bytes=MAX_RECORD_BYTES)
@@ -192,7 +192,7 @@ def _compact_fields(
     return int(kind_e), index, seq, hlc, body, sig
 
 
-def decode_record(data: bytes, ranges: Sequence[SeqRange]) -> bytes:
+def rebuild_record(data: bytes, ranges: Sequence[SeqRange]) -> bytes:
     """Rebuild the exact wire of a compact record (not yet verified: ``accept_batch`` does)."""
     if not data:
         raise ProtocolError("empty compact record")
@@ -259,7 +259,7 @@ class BundleCodec:
             ranges = self._wants[message.request]
             out = bytearray([ITEM_RECORDS]) + _uvarint(message.request)
             for wire in message.records:
-                compact = encode_record(wire, ranges)
+                compact = compact_record(wire, ranges)
                 out += _uvarint(len(compact)) + compact
             return bytes(out)
         packed, data = _smaller(payload)
@@ -290,7 +290,7 @@ class BundleCodec:
             raise ProtocolError(f"RECORDS for request {request}, which was not asked for")
         wires: list[bytes] = []
         for compact in _length_prefixed(body, pos):
-            wires.append(decode_record(compact, ranges))
+            wires.append(rebuild_record(compact, ranges))
         return encode_payload(Records(request, tuple(wires)))
 
 

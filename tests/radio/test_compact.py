@@ -17,12 +17,12 @@ from shelterkit.radio.compact import (
     Beacon,
     BundleCodec,
     SyncBundle,
+    compact_record,
     decode_bundle,
-    decode_record,
     encode_beacon,
     encode_bundle,
-    encode_record,
     inflate,
+    rebuild_record,
 )
 from shelterkit.radio.framing import E220_PACKET_BYTES, payload_bytes_for_packet
 from shelterkit.radio.zdict import (
@@ -63,8 +63,8 @@ def test_shipped_dictionary_is_the_one_built_from_the_corpus() -> None:
 
 def test_compact_records_rebuild_the_exact_signed_wire() -> None:
     for record in (alert_record(3), status_record(5)):
-        compact = encode_record(record.wire, RANGES)
-        wire = decode_record(compact, RANGES)
+        compact = compact_record(record.wire, RANGES)
+        wire = rebuild_record(compact, RANGES)
         assert wire == record.wire
         assert decode_wire(wire).id == record.id  # the signature still verifies
 
@@ -73,7 +73,7 @@ def test_typical_alert_travels_in_one_frame_with_little_overhead() -> None:
     alert = alert_record()
     _codec, bundle = records_bundle(alert.wire)
     assert len(bundle) <= ONE_FRAME_BYTES  # one 200-byte E220 packet, headers included
-    compact = encode_record(alert.wire, RANGES)
+    compact = compact_record(alert.wire, RANGES)
     body_alone = len(compact) - 75  # kind, range, seq, hlc (8) and the signature (64)
     assert body_alone < len(alert.wire) - 32 - 64  # the body itself came out smaller
     assert len(compact) - body_alone <= 90
@@ -81,8 +81,8 @@ def test_typical_alert_travels_in_one_frame_with_little_overhead() -> None:
 
 def test_record_outside_the_want_travels_whole() -> None:
     other = status_record(1)
-    compact = encode_record(other.wire, RANGES[:1])  # its origin was not asked for
-    assert decode_record(compact, RANGES[:1]) == other.wire
+    compact = compact_record(other.wire, RANGES[:1])  # its origin was not asked for
+    assert rebuild_record(compact, RANGES[:1]) == other.wire
 
 
 def test_beacon_round_trip() -> None:

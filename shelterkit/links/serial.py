@@ -1,7 +1,8 @@
 """Serial drivers for the radio link: a plain cable, an E220 UART module, AT-command modems.
 
 A driver moves encoded frames (``radio.framing``) between a ``RadioLink`` and a port named
-by a pyserial URL (``/dev/ttyUSB0``, a pty path, ``socket://host:port``, ``loop://``).
+by a pyserial URL (``/dev/ttyUSB0``, a pty path, ``socket://host:port``; not ``loop://``,
+whose handler refuses the non-blocking writes of the asyncio transport: use a pty pair).
 It does not decide when to send: ``RadioTransport`` writes a frame only with a grant from
 the airtime governor. Every wait has a timeout; any failure of the port is a ``LinkError``
 or ``OSError`` that the transport answers by reconnecting.

@@ -199,3 +199,33 @@ async def test_port_that_does_not_exist_is_a_link_error(tmp_path: Path) -> None:
     driver = SerialDriver(str(tmp_path / "ttyGone"))
     with pytest.raises(LinkError, match="cannot open"):
         await driver.open()
+
+
+async def _rak3172_module(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, commands: list[bytes]
+) -> None:
+    """Answers RUI3 P2P commands; a sent packet comes back as a receive event."""
+    while True:
+        line = (await reader.readline()).strip()
+        commands.append(line)
+        writer.write(b"OK\r\n")
+        if line.startswith(b"AT+PSEND="):
+            packet = line[len(b"AT+PSEND=") :]
+            writer.write(b"+EVT:TXP2P DONE\r\n+EVT:RXP2P:-50:9:" + packet + b"\r\n")
+
+
+@needs_socat
+async def test_rak3172_configures_p2p_and_exchanges_packets(ptys: PtyPair) -> None:
+    reader, writer = await serial_asyncio_fast.open_serial_connection(url=str(ptys.b))
+    commands: list[bytes] = []
+    module = asyncio.create_task(_rak3172_module(reader, writer, commands))
+    driver = Rak3172Driver(str(ptys.a), lora=LoraParams(spreading_factor=10), frequency_mhz=922.4)
+    await driver.open()
+    assert commands == [b"AT", b"AT+NWM=0", b"AT+P2P=922400000:10:0:1:8:13", b"AT+PRECV=65533"]
+    frame = encode_frame(Frame(FrameType.ACK, 2, 1, 9, 0, 1, b"\x01"))
+    await driver.write_frame(frame)
+    assert commands[-1] == b"AT+PSEND=" + frame.hex().upper().encode()
+    assert await driver.read(2.0) == frame
+    await driver.close()
+    module.cancel()
+    writer.close()

@@ -112,6 +112,7 @@ class LanDiscovery:
         static_urls: Sequence[str] = (),
         addresses: AddressSource = interface_addresses,
         clock: Callable[[], float] = time.monotonic,
+        rescan_s: float = ADDRESS_RESCAN_S,
     ) -> None:
         host, _, port = listen.rpartition(":")
         self.ad = ad
@@ -123,6 +124,7 @@ class LanDiscovery:
         self.static = {_url(u) for u in static_urls}
         self.addresses = addresses
         self.clock = clock
+        self.rescan_s = rescan_s
         self.table = PeerTable(ad.node)
         self.advertised: list[LocalAddress] = []
         self._active: set[str] = set()
@@ -133,40 +135,51 @@ class LanDiscovery:
     # --- the long-lived task ------------------------------------------------------------
 
     async def run(self) -> None:
-        """Advertise and browse until cancelled; start again when our addresses change."""
+        """Advertise and browse until cancelled; start again when our addresses change.
+
+        Nothing here may end the node: a failure of mDNS or netlink is logged once and
+        tried again after ``rescan_s``.
+        """
         try:
             while True:
                 ours = await self._our_addresses()
                 if not ours:
-                    self._complain(
-                        "no-address",
-                        "discovery: no address to advertise %s on yet; looking again every %ds",
-                        self.listen_host or "*",
-                        int(ADDRESS_RESCAN_S),
-                    )
-                    await asyncio.sleep(ADDRESS_RESCAN_S)
+                    if ours is not None:
+                        self._complain(
+                            "no-address",
+                            "discovery: no address to advertise %s on yet; looking every %ds",
+                            self.listen_host or "*",
+                            int(self.rescan_s),
+                        )
+                    await asyncio.sleep(self.rescan_s)
                     continue
                 self._complaints.pop("no-address", None)
-                await self._serve(ours)
+                try:
+                    await self._serve(ours)
+                except (ZeroconfError, OSError, TimeoutError) as exc:
+                    self._complain(
+                        f"mdns {type(exc).__name__}",
+                        "discovery: mDNS failed (%s: %s); trying again every %ds",
+                        type(exc).__name__,
+                        exc,
+                        int(self.rescan_s),
+                    )
+                    await asyncio.sleep(self.rescan_s)
         finally:
             self._withdraw_all()
 
-    async def _our_addresses(self) -> list[LocalAddress]:
+    async def _our_addresses(self) -> list[LocalAddress] | None:
+        """What to advertise now; None if the interfaces cannot be listed."""
         try:
             local = await self.addresses()
         except LinkError as exc:
             self._complain("netlink", "discovery: %s", exc)
-            return []
+            return None
         return advertised_addresses(self.listen_host, local, self.interfaces, self.excluded)
 
     async def _serve(self, ours: list[LocalAddress]) -> None:
         """One responder and browser on ``ours``; returns when our addresses change."""
-        try:
-            zc = AsyncZeroconf(interfaces=[str(a.ip) for a in ours], ip_version=IPVersion.V4Only)
-        except OSError as exc:
-            self._complain("socket", "discovery: cannot open mDNS sockets: %s", exc)
-            await asyncio.sleep(ADDRESS_RESCAN_S)
-            return
+        zc = AsyncZeroconf(interfaces=[str(a.ip) for a in ours], ip_version=IPVersion.V4Only)
         browser: AsyncServiceBrowser | None = None
         try:
             await self._register(zc, ours)
@@ -216,11 +229,12 @@ class LanDiscovery:
             await announced
 
     async def _browse(self, zc: Zeroconf, ours: list[LocalAddress]) -> None:
-        next_rescan = self.clock() + ADDRESS_RESCAN_S
+        next_rescan = self.clock() + self.rescan_s
         next_sweep = self.clock() + TICK_S
         while True:
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(0.0, next_sweep - self.clock())):
+                wait_s = min(next_sweep, next_rescan) - self.clock()
+                async with asyncio.timeout(max(0.0, wait_s)):
                     await self._wakeup.wait()
             self._wakeup.clear()
             while self._pending:
@@ -232,8 +246,9 @@ class LanDiscovery:
                 await self._sweep(zc, ours)
             self._reconcile()
             if self.clock() >= next_rescan:
-                next_rescan = self.clock() + ADDRESS_RESCAN_S
-                if await self._our_addresses() != ours:
+                next_rescan = self.clock() + self.rescan_s
+                now_ours = await self._our_addresses()
+                if now_ours is not None and now_ours != ours:
                     log.info("discovery: our addresses changed; advertising again")
                     return
 

@@ -21,6 +21,7 @@ from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
 from shelterkit.discovery.ads import SERVICE_TYPE, LocalAddress, PeerAd
 from shelterkit.discovery.lan import LanDiscovery, discovery_for
+from shelterkit.errors import LinkError
 
 # Seconds to wait for what mDNS on loopback does in about 1.5 s (probing, then browsing).
 SEEN_DEADLINE_S = 15.0
@@ -194,3 +195,26 @@ async def test_shutdown_survives_a_second_cancel() -> None:
         task.cancel()
     assert task.cancelled()
     gc.collect()  # an unclosed transport would warn here, and warnings are errors
+
+
+async def test_netlink_failure_and_address_change_are_survived(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, "shelterkit.discovery")
+    calls = 0
+
+    async def flaky() -> list[LocalAddress]:
+        nonlocal calls
+        calls += 1
+        if calls <= 2:
+            raise LinkError("netlink: no answer")
+        prefix = 8 if calls < 5 else 16  # then the address "changes" (its prefix)
+        return [LocalAddress("lo", IPv4Interface(f"127.0.0.1/{prefix}"))]
+
+    ad = PeerAd(os.urandom(32), "S01")
+    a = LanDiscovery(ad, f"127.0.0.1:{free_port()}", RecordingSink(), addresses=flaky, rescan_s=0.2)
+    async with running(a):
+        await until(lambda: caplog.text.count("discovery: advertising") >= 2, "advertised again")
+    assert caplog.text.count("netlink: no answer") == 1  # logged once, not per attempt
+    assert "our addresses changed" in caplog.text
+    assert [str(x.address) for x in a.advertised] == []  # withdrawn on shutdown

@@ -434,8 +434,12 @@ class RadioSync:
             (length,) = struct.unpack_from(">H", data, pos)
             payload = data[pos + FRAME_HEADER_BYTES : pos + FRAME_HEADER_BYTES + length]
             pos += FRAME_HEADER_BYTES + length
-            if len(peer.outbox) >= MAX_SESSION_OUTBOX:
-                raise LinkError("radio session outbox overflow")
+            if len(peer.outbox) >= MAX_SESSION_OUTBOX:  # a broken session: drop it
+                peer.outbox.clear()
+                peer.session, peer.codec = None, None
+                peer.failures += 1
+                peer.last_error = "session produced more messages than the outbox holds"
+                return
             peer.outbox.append(codec.encode(payload))
 
     def _neighbour(self, station: int) -> _Neighbour | None:

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
 from typing import Any
-from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -41,6 +40,7 @@ from shelterkit.model.kinds import (
     Severity,
 )
 from shelterkit.portal import captive
+from shelterkit.portal.alert_text import alert_languages, alert_path
 from shelterkit.portal.forms import (
     CATEGORY_NAMES,
     CATEGORY_SLUGS,
@@ -212,8 +212,9 @@ class Portal:
                     "issued": self.fmt_time(issued, lang),
                     "expires": self.fmt_time(body.expires_ms, lang) if body.expires_ms else "",
                     "verified": self.node.is_authority(a.record.origin),
-                    "url": "/alerts/" + quote(body.identifier, safe=""),
+                    "url": alert_path(body.identifier),
                     "easy": EASY_JAPANESE in body.headline,
+                    "languages": alert_languages(body, ""),
                     "exercise": body.status is AlertStatus.EXERCISE,
                     "clock_uncertain": not clock_certain,
                 }

@@ -22,18 +22,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
-from urllib.parse import quote
 from xml.etree import ElementTree as ET
 
 from aiohttp import web
-from babel import Locale, UnknownLocaleError
 
 from shelterkit.hub.cap import CAP_MEDIA_TYPE, EASY_JAPANESE, alert_to_cap, cap_time
 from shelterkit.model.fold import ActiveAlert, active_alerts
 from shelterkit.model.hlc import wall_ms_of
 from shelterkit.model.kinds import AlertBody, AlertStatus, CapSignature, Kind, Severity
+from shelterkit.portal.alert_text import alert_languages, alert_path, pick_language
 from shelterkit.portal.app import PORTAL_KEY, Portal, _html, _lang_of
-from shelterkit.portal.i18n import LANGUAGES, parse_accept_language, translations
+from shelterkit.portal.i18n import parse_accept_language, translations
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 ATOM_MEDIA_TYPE = "application/atom+xml"
@@ -42,26 +41,6 @@ MAX_FEED_ENTRIES = 200
 # Characters of an entry's summary: a signage line, not the whole description.
 MAX_SUMMARY_CHARS = 280
 _NEVER_MS = 2**62
-
-# Names of alert languages in themselves, for the "other languages" links; Babel names the
-# rest. やさしい日本語 has no locale of its own.
-LANGUAGE_NAMES = {
-    "ja": "日本語",
-    EASY_JAPANESE: "やさしい日本語",
-    "en": "English",
-    "pt": "Português",
-    "vi": "Tiếng Việt",
-    "zh": "中文",
-    "zh-Hans": "中文（简体）",
-    "zh-Hant": "中文（繁體）",
-    "tl": "Tagalog",
-    "ko": "한국어",
-    "es": "Español",
-    "ne": "नेपाली",
-    "id": "Bahasa Indonesia",
-    "th": "ไทย",
-    "my": "မြန်မာဘာသာ",
-}
 
 _SEVERITY_ICON = {1: "‼", 2: "⚠", 3: "⚠", 4: "ℹ", 5: "ℹ"}
 # Symbols that the phones' and the Pi's fonts have (no emoji font is assumed); they are
@@ -126,32 +105,6 @@ def _find(app: web.Application, identifier: str) -> tuple[ActiveAlert, str]:
         if a.body.identifier == identifier:
             return a, epoch
     raise web.HTTPNotFound()
-
-
-def alert_path(identifier: str) -> str:
-    return "/alerts/" + quote(identifier, safe="")
-
-
-def language_name(tag: str) -> str:
-    if tag in LANGUAGE_NAMES:
-        return LANGUAGE_NAMES[tag]
-    try:
-        locale = Locale.parse(tag.replace("-", "_"))
-    except (ValueError, UnknownLocaleError):
-        return tag
-    return str(locale.get_display_name(locale) or tag)
-
-
-def pick_language(texts: dict[str, str], wanted: list[str]) -> str:
-    """The language of ``texts`` to show: the first wanted that the alert carries (exact,
-    then by primary subtag), else Japanese, English, or the first it has."""
-    for tag in [*wanted, "ja", "en"]:
-        if tag in texts:
-            return tag
-        for have in texts:
-            if have != EASY_JAPANESE and have.split("-")[0] == tag.split("-")[0]:
-                return have
-    return next(iter(texts), "ja")
 
 
 def _sender_id(origin: bytes) -> str:
@@ -269,9 +222,7 @@ def alert_view(portal: Portal, alert: ActiveAlert, lang: str, wanted: list[str])
         "web": body.web if body.web.startswith(("http://", "https://")) else "",
         "note": body.note,
         "easy": easy,
-        "others": [
-            {"tag": tag, "name": language_name(tag)} for tag in body.headline if tag != text_lang
-        ],
+        "others": alert_languages(body, text_lang),
         **_provenance(portal, alert, lang),
     }
 
@@ -491,13 +442,9 @@ def add_feed_routes(app: web.Application) -> None:
 
 __all__ = [
     "ATOM_MEDIA_TYPE",
-    "LANGUAGES",
     "add_feed_routes",
-    "alert_path",
     "alert_view",
     "alerts_epoch",
     "atom_document",
     "cap_document",
-    "language_name",
-    "pick_language",
 ]

@@ -144,6 +144,8 @@ async def test_alert_page_in_the_phones_language_with_easy_japanese(
     assert "[Level 3]" in en and "Verified: city hall" in en
     home = await (await client.get("/")).text()
     assert f'href="{url}#easy"' in home
+    # The home page offers every language of the alert, one tap from a foreign phone.
+    assert f'href="{url}?text=vi" lang="vi"' in home and "Tagalog" in home
 
 
 async def test_poster_is_bilingual_and_has_print_css(

@@ -47,11 +47,13 @@ TICK_S = 10.0
 # Seconds between looks at our own addresses (a late DHCP lease, a cable plugged in): a
 # change restarts the responder with the new addresses.
 ADDRESS_RESCAN_S = 30.0
-# Browser events waiting to be resolved, coalesced per service name; a flood beyond this
-# is dropped (the table keeps only MAX_DISCOVERED_PEERS anyway).
+# Browser events waiting to be resolved, coalesced per service name: four times the
+# MAX_DISCOVERED_PEERS (16) that can be kept. A flood beyond this is dropped; a dropped
+# goodbye is caught up by PEER_STALE_S expiry.
 MAX_PENDING_NAMES = 64
 # Distinct complaints (malformed or refused advertisements) remembered so that each is
-# logged once; the oldest is forgotten beyond this.
+# logged once: four per pending name. Beyond this the oldest is forgotten, so a long flood
+# costs at most one line per 256 new complaints.
 MAX_COMPLAINTS = 256
 # Seconds allowed for probing and announcing our name (≈1.2 s measured, RFC 6762 §8).
 REGISTER_TIMEOUT_S = 10.0

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from importlib import resources
 from typing import Any
+from urllib.parse import urljoin
 from xml.etree import ElementTree as ET
 
 import defusedxml
@@ -566,6 +567,44 @@ def _validated(body: AlertBody) -> AlertBody:
     return checked
 
 
+# -- feeds of CAP alerts (for polling a CAP source while backhaul is up) --------------
+
+ATOM_NS = "http://www.w3.org/2005/Atom"
+# An Atom feed of alerts, in bytes: a node's feed of 200 entries is about 150 KB.
+MAX_ATOM_BYTES = 1024 * 1024
+# CAP links taken from one feed: more alerts than a city has in force at once.
+MAX_ATOM_CAP_LINKS = 200
+
+
+def atom_cap_links(xml: bytes, base_url: str) -> list[str]:
+    """Absolute URLs of the CAP documents an Atom feed links to (``type`` containing
+    ``cap+xml``), in feed order; ``CapRefused`` for a feed that is not safe to read."""
+    if len(xml) > MAX_ATOM_BYTES:
+        raise CapRefused("too_large", f"feed is {len(xml)} bytes, limit {MAX_ATOM_BYTES}")
+    try:
+        root: ET.Element = DET.fromstring(
+            xml, forbid_dtd=True, forbid_entities=True, forbid_external=True
+        )
+    except defusedxml.DefusedXmlException as exc:
+        raise CapRefused(
+            "dtd", "the feed has a DTD; DTDs and entities are never processed"
+        ) from exc
+    except (ET.ParseError, ValueError, LookupError) as exc:
+        raise CapRefused("not_xml", f"feed is not well-formed XML: {_one_line(exc)}") from exc
+    if root.tag != f"{{{ATOM_NS}}}feed":
+        raise CapRefused("not_atom", f"root element is {root.tag}, not an Atom feed")
+    links: list[str] = []
+    for link in root.iter(f"{{{ATOM_NS}}}link"):
+        href = (link.get("href") or "").strip()
+        if "cap+xml" in (link.get("type") or "") and href:
+            url = urljoin(base_url, href)
+            if url.startswith(("http://", "https://")) and url not in links:
+                links.append(url)
+        if len(links) > MAX_ATOM_CAP_LINKS:
+            raise CapRefused("too_many", f"feed links more than {MAX_ATOM_CAP_LINKS} alerts")
+    return links
+
+
 # -- export --------------------------------------------------------------------------
 
 
@@ -698,6 +737,7 @@ __all__ = [
     "MAX_INFO_BLOCKS",
     "CapRefused",
     "alert_to_cap",
+    "atom_cap_links",
     "cap_time",
     "normalise_language",
     "parse_cap",

@@ -8,7 +8,7 @@ from xml.etree import ElementTree as ET
 import pytest
 from aiohttp.test_utils import TestClient
 
-from shelterkit.hub.cap import CapRefused, parse_cap, schema_errors
+from shelterkit.hub.cap import CapRefused, atom_cap_links, parse_cap, schema_errors
 from shelterkit.model.kinds import AlertBody
 from shelterkit.model.wallclock import PLAUSIBLE_AFTER_MS
 from shelterkit.service.node import Node
@@ -203,3 +203,38 @@ async def test_bad_cap_import_stores_nothing_rejected(
         for r in node.heads.values()
         if isinstance(r.body, AlertBody)
     )
+
+
+async def test_a_nodes_feed_can_be_polled_for_cap(
+    node: Node, client: TestClient, signer: CitySigner
+) -> None:
+    """What the hub's poller does with an Atom feed of CAP alerts (here: a node's own)."""
+    await import_all(node, signer, "01-", "03-")
+    resp = await client.get("/alerts.atom")
+    links = atom_cap_links(await resp.read(), "http://shelter.lan/")
+    assert [urlsplit(u).path for u in links] == [
+        "/alerts/JP-09215-20270115-0001.cap",
+        "/alerts/JP-09215-20270115-0003.cap",
+    ]
+    for url in links:
+        xml = await (await client.get(urlsplit(url).path)).read()
+        assert parse_cap(xml, node.wall_ms()).identifier in url
+
+
+def test_hostile_atom_feed_rejected() -> None:
+    with pytest.raises(CapRefused, match="DTD"):
+        atom_cap_links(bad("billion-laughs").replace(b"<alert ", b"<feed ", 1), "http://x/")
+    with pytest.raises(CapRefused, match="not an Atom feed"):
+        atom_cap_links(good("01-"), "http://x/")
+    feed = (
+        b"<feed xmlns='http://www.w3.org/2005/Atom'>"
+        + b"".join(
+            b"<entry><link type='application/cap+xml' href='/a/%d.cap'/></entry>" % i
+            for i in range(300)
+        )
+        + b"</feed>"
+    )
+    with pytest.raises(CapRefused, match="more than 200"):
+        atom_cap_links(feed, "http://x/")
+    local = b"<feed xmlns='http://www.w3.org/2005/Atom'><link type='application/cap+xml' href='file:///etc/passwd'/></feed>"
+    assert atom_cap_links(local, "http://x/") == []

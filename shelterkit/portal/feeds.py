@@ -25,6 +25,7 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from aiohttp import web
+from markupsafe import Markup
 
 from shelterkit.hub.cap import CAP_MEDIA_TYPE, EASY_JAPANESE, alert_to_cap, cap_time
 from shelterkit.model.fold import ActiveAlert, active_alerts
@@ -305,7 +306,7 @@ async def poster_page(request: web.Request) -> web.StreamResponse:
             ja["url"] + "/print",
             page="poster",
             title=ja["headline"],
-            poster_css=_markup(poster.css),
+            poster_css=Markup(poster.css),
             ja=ja,
             en=views["en"] if views["en"]["text_lang"] != ja["text_lang"] else None,
             en_severity=views["en"]["severity_label"],
@@ -317,12 +318,6 @@ async def poster_page(request: web.Request) -> web.StreamResponse:
     response = _html(request, page.raw, etag=page.etag, gz=page.gz)
     response.headers["Content-Security-Policy"] = poster.csp
     return response
-
-
-def _markup(text: str) -> Any:
-    import markupsafe
-
-    return markupsafe.Markup(text)
 
 
 def _xml_response(request: web.Request, body: bytes, media_type: str, etag: str) -> web.Response:

@@ -58,17 +58,18 @@ DSIG_NS = "http://www.w3.org/2000/09/xmldsig#"
 CAP_MEDIA_TYPE = "application/cap+xml"
 
 # Largest CAP document read, in bytes: an alert must fit one record (6 KiB of CBOR), and
-# its XML with an enveloped signature is at most a few times larger; real feeds' alerts
-# are 2–20 KB (e.g. JMA-derived and MeteoAlarm CAP).
+# its XML, repeating the shared fields per language and with an enveloped signature, is a
+# few times larger (the seven-language alert of tests/data/cap is 6 KB for 2 KB of CBOR).
 MAX_CAP_BYTES = 64 * 1024
 # info blocks per alert: one per language (a text holds at most MAX_LANGS_PER_TEXT) plus
 # a few split blocks; "dozens" is an attack or a mistake, not an alert.
 MAX_INFO_BLOCKS = 16
-# Per-language text limits, in characters, equal to AlertBody's wire limits.
-MAX_DESCRIPTION_CHARS = 4000
-MAX_INSTRUCTION_CHARS = 2000
-# CAP 1.2 §3.2.2 headline: "SHOULD be less than 160 characters"; longer ones are cut.
-MAX_HEADLINE_CHARS = 160
+# Text limits in characters, equal to AlertBody's wire limits (model/kinds.py).
+# Descriptions and instructions beyond them are refused (cutting could drop what to do);
+# the short fields are cut with "…".
+MAX_DESCRIPTION_CHARS = 4000  # per language
+MAX_INSTRUCTION_CHARS = 2000  # per language
+MAX_HEADLINE_CHARS = 160  # CAP 1.2 §3.2.2: headline "SHOULD be less than 160 characters"
 MAX_EVENT_CHARS = 120
 MAX_AREA_DESC_CHARS = 120
 MAX_SENDER_NAME_CHARS = 120

@@ -109,13 +109,14 @@ _shelter = Text(max_chars=SHELTER_ID_CHARS)
 
 # CAP areas and shapes (issue 7). Coordinates are WGS 84 in integer micro-degrees (floats
 # are not allowed in canonical records); 1 µ° is about 0.1 m, finer than any CAP polygon.
-MAX_ALERT_AREAS = 32
+# The counts keep an alert within one record (MAX_RECORD_BYTES, model/record.py).
+MAX_ALERT_AREAS = 32  # as many as ``areas`` held before shapes were carried
 MAX_ALERT_POLYGONS = 8
 MAX_POLYGON_POINTS = 256  # a municipal boundary simplified for CAP fits (~2.5 KB)
 MAX_ALERT_CIRCLES = 8
-MAX_ALERT_GEOCODES = 32
+MAX_ALERT_GEOCODES = 32  # one code per area
 MAX_ALERT_PARAMETERS = 16
-MAX_URL_CHARS = 512
+MAX_URL_CHARS = 512  # a web link, never a data: URL
 _area = Int(0, MAX_ALERT_AREAS - 1)  # index into ``AlertBody.areas``
 _micro_deg = Int(-180_000_000, 180_000_000)
 _pair = Tuple((Text(max_chars=60), Text(max_chars=240)))

@@ -20,6 +20,7 @@ from shelterkit.model.kinds import (
     ModerationBody,
     MsgType,
     NoticeBody,
+    PersonBody,
     PostBody,
     RevokeBody,
     StatusBody,
@@ -40,7 +41,9 @@ def entity_key(record: Record) -> bytes:
         return b"S" + record.origin
     if isinstance(body, EnrolBody | RevokeBody):
         return b"E" + body.node_key
-    return b"R" + record.id  # posts and anything without identity of its own
+    if isinstance(body, PersonBody):
+        return b"P" + body.person_id.encode()
+    return b"R" + record.id  # posts, notes and anything without identity of its own
 
 
 def newer(a: Record, b: Record) -> bool:

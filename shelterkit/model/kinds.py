@@ -107,6 +107,49 @@ class ModerationAction(enum.IntEnum):
 
 _shelter = Text(max_chars=SHELTER_ID_CHARS)
 
+
+class Sex(enum.IntEnum):
+    """PFIF 1.4 ``sex``: female, male, other; optional."""
+
+    UNSPECIFIED = 0
+    FEMALE = 1
+    MALE = 2
+    OTHER = 3
+
+
+class NoteStatus(enum.IntEnum):
+    """PFIF 1.4 note ``status``."""
+
+    NONE = 0
+    INFORMATION_SOUGHT = 1
+    IS_NOTE_AUTHOR = 2
+    BELIEVED_ALIVE = 3
+    BELIEVED_MISSING = 4
+    BELIEVED_DEAD = 5
+
+
+class NeedLevel(enum.IntEnum):
+    """How badly a shelter needs a supply, as staff judge it (0–3)."""
+
+    NONE = 0
+    LOW = 1
+    HIGH = 2
+    CRITICAL = 3
+
+
+# Safety registrations (issue 8). A PFIF person_record_id is "domain/local-id"; ours are
+# 12 characters, imported ones keep theirs whole, so leave room for a domain.
+MAX_PERSON_ID_CHARS = 100
+MAX_AGE_YEARS = 130  # oldest documented person: 122 years
+MAX_DISTRICT_CHARS = 60  # a 町名 or 大字 with 丁目, with room
+MAX_NOTE_CHARS = 500  # like a board post: a note, not an essay
+# Contact details and (without consent) the identifying fields, sealed to city hall:
+# five 40-character fields and a 200-character contact in 3-byte UTF-8, plus 48 bytes of
+# sealed-box overhead, fit well within this.
+MAX_SEALED_BYTES = 1024
+# A status record must fit one 200-byte radio frame (issue 8), so this stays short.
+MAX_STATUS_LINKS_CHARS = 32
+
 # CAP areas and shapes (issue 7). Coordinates are WGS 84 in integer micro-degrees (floats
 # are not allowed in canonical records); 1 µ° is about 0.1 m, finer than any CAP polygon.
 # The counts keep an alert within one record (MAX_RECORD_BYTES, model/record.py).
@@ -216,6 +259,16 @@ class StatusBody:
     headcount: int = wire(2, Int(0, 100_000), 0)
     battery_pct: int = wire(3, Int(-1, 100), -1)  # -1: unknown / mains
     clients: int = wire(4, Int(0, 100_000), 0)
+    # Since issue 8: the LGDIS shelter fields city hall asks for (anchors-mission §9b).
+    households: int = wire(5, Int(0, 100_000), 0)
+    needs_care: int = wire(6, Int(0, 100_000), 0)  # people needing care (要配慮者)
+    need_water: NeedLevel = wire(7, Enum(NeedLevel), NeedLevel.NONE)
+    need_food: NeedLevel = wire(8, Enum(NeedLevel), NeedLevel.NONE)
+    need_medicine: NeedLevel = wire(9, Enum(NeedLevel), NeedLevel.NONE)
+    need_blankets: NeedLevel = wire(10, Enum(NeedLevel), NeedLevel.NONE)
+    need_power: NeedLevel = wire(11, Enum(NeedLevel), NeedLevel.NONE)
+    # links as "kind:state" words, e.g. "http:up radio:down" (docs/anpi.md)
+    links: str = wire(12, Text(max_chars=MAX_STATUS_LINKS_CHARS), "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,11 +288,73 @@ class RevokeBody:
     reason: str = wire(2, Text(max_chars=200), "")
 
 
-AnyBody = AlertBody | NoticeBody | PostBody | ModerationBody | StatusBody | EnrolBody | RevokeBody
+@dataclass(frozen=True, slots=True)
+class PersonBody:
+    """A safety registration on the PFIF 1.4 person model (docs/anpi.md).
+
+    Every field in clear is part of the public listing, so the record may travel anywhere,
+    radio included: a person who did not consent has names, age and district only inside
+    ``contact_sealed`` (see ``model.anpi.new_person``). A newer record of the same
+    ``person_id`` supersedes an older one; ``deleted`` with empty fields is the deletion
+    that replicates.
+    """
+
+    KIND: ClassVar[Kind] = Kind.PERSON
+    person_id: str = wire(1, Text(max_chars=MAX_PERSON_ID_CHARS, allow_empty=False))
+    full_name: str = wire(2, Text(max_chars=MAX_NAME_CHARS), "")  # "": family + given
+    family_name: str = wire(3, Text(max_chars=MAX_NAME_CHARS), "")
+    given_name: str = wire(4, Text(max_chars=MAX_NAME_CHARS), "")
+    alternate_names: str = wire(5, Text(max_chars=MAX_NAME_CHARS), "")  # the kana reading
+    age: int = wire(6, Int(-1, MAX_AGE_YEARS), -1)  # -1: not given
+    birth_year: int = wire(7, Int(0, 9999), 0)  # 0: not given
+    sex: Sex = wire(8, Enum(Sex), Sex.UNSPECIFIED)
+    home_district: str = wire(9, Text(max_chars=MAX_DISTRICT_CHARS), "")
+    shelter: str = wire(10, _shelter, "")
+    public: bool = wire(11, Bool(), False)  # consent to public listing
+    expiry_ms: int = wire(12, Int(), 0)  # PFIF expiry_date; 0: the default retention
+    deleted: bool = wire(13, Bool(), False)
+    contact_sealed: bytes = wire(14, Bytes(max_len=MAX_SEALED_BYTES), b"")
+
+
+@dataclass(frozen=True, slots=True)
+class NoteBody:
+    """A PFIF 1.4 note about a person: a status and a short text. Its own entity."""
+
+    KIND: ClassVar[Kind] = Kind.NOTE
+    note_id: str = wire(1, Text(max_chars=MAX_PERSON_ID_CHARS, allow_empty=False))
+    person_id: str = wire(2, Text(max_chars=MAX_PERSON_ID_CHARS, allow_empty=False))
+    status: NoteStatus = wire(3, Enum(NoteStatus), NoteStatus.NONE)
+    text: str = wire(4, Text(max_chars=MAX_NOTE_CHARS, multiline=True), "")
+    author: str = wire(5, Text(max_chars=MAX_NAME_CHARS), "")
+    author_made_contact: bool = wire(6, Bool(), False)
+    last_known_location: str = wire(7, Text(max_chars=MAX_DISTRICT_CHARS), "")
+
+
+AnyBody = (
+    AlertBody
+    | NoticeBody
+    | PostBody
+    | ModerationBody
+    | StatusBody
+    | EnrolBody
+    | RevokeBody
+    | PersonBody
+    | NoteBody
+)
 
 BODY_TYPES: dict[Kind, type[Any]] = {
     cls.KIND: cls
-    for cls in (AlertBody, NoticeBody, PostBody, ModerationBody, StatusBody, EnrolBody, RevokeBody)
+    for cls in (
+        AlertBody,
+        NoticeBody,
+        PostBody,
+        ModerationBody,
+        StatusBody,
+        EnrolBody,
+        RevokeBody,
+        PersonBody,
+        NoteBody,
+    )
 }
 
 STREAM_OF: dict[Kind, Stream] = {

@@ -20,11 +20,14 @@ from typing import Any
 import aiosqlite
 
 from shelterkit.errors import ProtocolError, StorageError
+from shelterkit.model.anpi import PublicPerson, public_view
 from shelterkit.model.fold import entity_key
 from shelterkit.model.hlc import HybridClock
 from shelterkit.model.keys import Identity
-from shelterkit.model.kinds import STREAM_OF, AnyBody, Kind, Stream
+from shelterkit.model.kinds import STREAM_OF, AnyBody, Kind, NoteStatus, Stream
+from shelterkit.model.names import NameQuery
 from shelterkit.model.record import Record, decode_record, sign_record
+from shelterkit.storage import anpi as anpi_index
 
 # SQLite waits this long for a lock held by another process (an operator's sqlite3 shell)
 # before giving up; the node itself never contends with itself (one writer).
@@ -33,6 +36,8 @@ BUSY_TIMEOUT_MS = 5000
 MAX_RANGE_RECORDS = 1000
 # Rejection table rows kept: one per origin; old rows are evicted beyond this.
 MAX_REJECTION_ORIGINS = 1024
+# Kinds whose records also update the safety-registration index (storage/anpi.py).
+_ANPI_KINDS = (Kind.PERSON, Kind.NOTE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +232,8 @@ class Store:
                 "INSERT OR REPLACE INTO heads VALUES (?, ?, ?, ?, ?)",
                 (entity, int(record.kind), record.hlc, record.origin, record.id),
             )
+        if record.kind in _ANPI_KINDS:
+            await anpi_index.index_record(db, record, received_ms)
         await self._advance_vector(db, record)
         return AppendResult(record, stored=True)
 
@@ -317,6 +324,41 @@ class Store:
     async def rejections(self) -> dict[bytes, tuple[int, str]]:
         rows = await self._fetchall("SELECT origin, count, last_reason FROM rejections")
         return {bytes(o): (int(c), str(r)) for o, c, r in rows}
+
+    async def search_persons(self, query: NameQuery, limit: int, now_ms: int) -> list[PublicPerson]:
+        """Listed people matching ``query``: consented, not deleted, not expired at
+        ``now_ms``; newest first, at most ``limit`` (capped), permitted fields only."""
+        limit = min(limit, anpi_index.MAX_SEARCH_RESULTS)
+        rows = await self._fetch_once(*anpi_index.search_sql(query, limit, now_ms))
+        fallback = anpi_index.words_sql(query, limit, now_ms)
+        if len(rows) < limit and fallback is not None:
+            rows += await self._fetch_once(*fallback)
+        out: dict[str, PublicPerson] = {}
+        for wire, status in rows:
+            view = public_view(_load(wire), NoteStatus(int(status)))
+            if view is not None and len(out) < limit:
+                out.setdefault(view.person_id, view)
+        return list(out.values())
+
+    async def _fetch_once(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        """``_fetchall`` in one trip to the database thread: a search on a busy node
+        waits for that thread once, not three times (docs/benchmarks.md, Anpi search)."""
+        if self._closed:
+            raise StorageError("store is closed")
+        try:
+            return list(await self._conn.execute_fetchall(sql, params))
+        except sqlite3.Error as exc:
+            raise _translate(exc) from exc
+
+    async def get_person(self, person_id: str) -> Record | None:
+        """The current record of a person, listed or not (for deletion and staff)."""
+        rows = await self._fetchall(anpi_index.PERSON_SQL, (person_id,))
+        return _load(rows[0][0]) if rows else None
+
+    async def anpi_received_ms(self) -> int | None:
+        """When this node last stored a safety registration (how fresh searches are)."""
+        rows = await self._fetchall(anpi_index.FRESHNESS_SQL)
+        return int(rows[0][0]) if rows and rows[0][0] is not None else None
 
     async def integrity_check(self) -> str:
         rows = await self._fetchall("PRAGMA integrity_check")

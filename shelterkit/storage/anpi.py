@@ -1,0 +1,157 @@
+"""The safety-registration index: SQL behind ``Store.search_persons`` (issue 8).
+
+``index_record`` runs inside the store's write transaction for every PERSON or NOTE record
+it stores, so the index never disagrees with the records. Only listed people (consented,
+not deleted) have search terms; expiry is checked when searching, against the time the
+caller passes. Lookups are B-tree ranges on ``person_terms`` (a prefix of a folded name is
+a range of keys), which keeps a search to a few milliseconds with 100,000 people
+(docs/benchmarks.md, "Anpi search").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiosqlite
+
+from shelterkit.model.anpi import effective_expiry_ms
+from shelterkit.model.hlc import wall_ms_of
+from shelterkit.model.kinds import NoteBody, PersonBody
+from shelterkit.model.names import PREFIX_MIN_CHARS, NameQuery, search_terms
+from shelterkit.model.record import Record
+
+# Results one search may return, whatever the caller asks: a page of names, not a list
+# of the registry (anti-scraping, issue 8).
+MAX_SEARCH_RESULTS = 20
+# Upper bound of a prefix range: U+10FFFF sorts after every other code point in UTF-8.
+_TOP = "\U0010ffff"
+_KEY_SEPARATOR = "\x1f"
+
+
+async def index_record(db: aiosqlite.Connection, record: Record, received_ms: int) -> None:
+    """Keep ``persons``, ``person_terms`` and ``person_status`` in step with ``record``."""
+    body = record.body
+    if isinstance(body, PersonBody):
+        await _index_person(db, record, body, received_ms)
+    elif isinstance(body, NoteBody):
+        await _index_note(db, record, body)
+
+
+async def _is_newer(db: aiosqlite.Connection, table: str, person_id: str, record: Record) -> bool:
+    cursor = await db.execute(
+        f"SELECT hlc, origin FROM {table} WHERE person_id = ?",  # table: a constant below
+        (person_id,),
+    )
+    row = await cursor.fetchone()
+    await cursor.close()
+    return row is None or (record.hlc, record.origin) > (int(row[0]), bytes(row[1]))
+
+
+async def _index_person(
+    db: aiosqlite.Connection, record: Record, body: PersonBody, received_ms: int
+) -> None:
+    if not await _is_newer(db, "persons", body.person_id, record):
+        return  # an older state arrived late: the head stays
+    listed = body.public and not body.deleted
+    terms = (
+        search_terms(body.full_name, body.family_name, body.given_name, body.alternate_names)
+        if listed
+        else ()
+    )
+    await db.execute(
+        "INSERT OR REPLACE INTO persons VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            body.person_id,
+            record.id,
+            record.hlc,
+            record.origin,
+            int(body.public),
+            int(body.deleted),
+            effective_expiry_ms(record),
+            body.shelter,
+            wall_ms_of(record.hlc),
+            received_ms,
+            _KEY_SEPARATOR.join(terms),
+        ),
+    )
+    await db.execute("DELETE FROM person_terms WHERE person_id = ?", (body.person_id,))
+    if terms:
+        expiry, updated = effective_expiry_ms(record), wall_ms_of(record.hlc)
+        await db.executemany(
+            "INSERT OR IGNORE INTO person_terms VALUES (?, ?, ?, ?, ?)",
+            [(term, body.person_id, updated, expiry, record.id) for term in terms],
+        )
+
+
+async def _index_note(db: aiosqlite.Connection, record: Record, body: NoteBody) -> None:
+    if not await _is_newer(db, "person_status", body.person_id, record):
+        return
+    await db.execute(
+        "INSERT OR REPLACE INTO person_status VALUES (?, ?, ?, ?)",
+        (body.person_id, record.hlc, record.origin, int(body.status)),
+    )
+
+
+def _term_condition(key: str, prefix: bool) -> tuple[str, list[Any]]:
+    if prefix:
+        return "term >= ? AND term < ?", [key, key + _TOP]
+    return "term = ?", [key]
+
+
+def search_sql(query: NameQuery, limit: int, now_ms: int) -> tuple[str, list[Any]]:
+    """SQL and parameters for the listed, unexpired people one of whose terms is the whole
+    query (spaces removed), or begins with it if it is long enough; newest first."""
+    where, params = _term_condition(query.whole, query.prefix)
+    sql = (
+        "SELECT r.wire, coalesce(s.status, 0) FROM ("
+        " SELECT person_id, record_id, max(updated_ms) AS updated FROM person_terms"
+        f" WHERE {where} AND expiry_ms > ?"
+        " GROUP BY person_id ORDER BY updated DESC LIMIT ?"
+        ") AS top JOIN records r ON r.id = top.record_id"
+        " LEFT JOIN person_status s ON s.person_id = top.person_id"
+        " ORDER BY top.updated DESC"
+    )
+    return sql, [*params, now_ms, _cap(limit)]
+
+
+def words_sql(query: NameQuery, limit: int, now_ms: int) -> tuple[str, list[Any]] | None:
+    """The fallback when the whole query found too few: people matching every word of it
+    (``山田 たろう``, a name with a middle name), or None for a one-word query."""
+    if not query.words:
+        return None
+    parts, params = [], []
+    for word in query.words:
+        cond, more = _term_condition(word, len(word) >= PREFIX_MIN_CHARS)
+        parts.append(f"SELECT person_id FROM person_terms WHERE {cond} AND expiry_ms > ?")
+        params += [*more, now_ms]
+    sql = (
+        "SELECT r.wire, coalesce(s.status, 0) FROM ("
+        " SELECT p.person_id, p.record_id, p.updated_ms"
+        # CROSS JOIN keeps SQLite driving the lookup from the matching terms
+        f" FROM ({' INTERSECT '.join(parts)}) AS h CROSS JOIN persons p"
+        " ON p.person_id = h.person_id"
+        " ORDER BY p.updated_ms DESC LIMIT ?"
+        ") AS top JOIN records r ON r.id = top.record_id"
+        " LEFT JOIN person_status s ON s.person_id = top.person_id"
+        " ORDER BY top.updated_ms DESC"
+    )
+    return sql, [*params, _cap(limit)]
+
+
+def _cap(limit: int) -> int:
+    return max(0, min(limit, MAX_SEARCH_RESULTS))
+
+
+PERSON_SQL = (
+    "SELECT r.wire FROM persons p JOIN records r ON r.id = p.record_id WHERE p.person_id = ?"
+)
+FRESHNESS_SQL = "SELECT max(received_ms) FROM persons"
+
+__all__ = [
+    "FRESHNESS_SQL",
+    "MAX_SEARCH_RESULTS",
+    "PERSON_SQL",
+    "index_record",
+    "search_sql",
+    "words_sql",
+]

@@ -1,9 +1,10 @@
-"""A real node subprocess and one headless Chromium (Debian package) per test module."""
+"""A real demo city subprocess and one headless Chromium (Debian package) per test module."""
 
 from __future__ import annotations
 
 import http.client
 import os
+import random
 import shutil
 import signal
 import socket
@@ -28,6 +29,12 @@ CHROMIUM_ARGS = [
 ]
 # A small Android phone in portrait (CSS pixels), the size issue 2 asks the portal to fit.
 PHONE_VIEWPORT = {"width": 360, "height": 740}
+# `shelterkit demo --port P` puts the hub on P, shelter S01's portal on P+1, and uses
+# ports up to P+14 (portals and their peer ports; shelterkit/demo.py).
+DEMO_S01_OFFSET = 1
+DEMO_PORT_SPAN = 15
+# The demo's alert is issued at the hub and reaches S01 over sync within seconds.
+DEMO_ALERT_JA = "大雨警報"
 NODE_READY_DEADLINE_S = 30.0
 NODE_STOP_DEADLINE_S = 10.0
 PAGE_TIMEOUT_MS = 15_000
@@ -37,17 +44,30 @@ def _in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-def _free_port() -> int:
+def _bindable(port: int) -> bool:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
-def _healthy(port: int) -> bool:
+def _free_port_block(span: int) -> int:
+    for _ in range(100):
+        base = random.randrange(20_000, 60_000)
+        if all(_bindable(base + i) for i in range(span)):
+            return base
+    raise RuntimeError(f"no {span} free consecutive ports on 127.0.0.1")
+
+
+def _alert_shown(port: int) -> bool:
+    """True once S01's home page answers and carries the demo's alert."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
     try:
-        conn.request("GET", "/healthz")
-        return conn.getresponse().status == 200
+        conn.request("GET", "/", headers={"Accept-Language": "ja"})
+        response = conn.getresponse()
+        return response.status == 200 and DEMO_ALERT_JA in response.read().decode()
     except OSError:
         return False
     finally:
@@ -56,9 +76,10 @@ def _healthy(port: int) -> bool:
 
 @pytest.fixture(scope="module")
 def node_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of a seeded demo node (one alert, one notice, two posts) on a free port."""
+    """Base URL of shelter S01's portal in a demo city (an alert, a notice, two posts)."""
     data = tmp_path_factory.mktemp("node")
-    port = _free_port()
+    port = _free_port_block(DEMO_PORT_SPAN)
+    portal_port = port + DEMO_S01_OFFSET
     log_path = data / "node.log"
     argv = [sys.executable, "-m", "shelterkit.cli", "demo", "--port", str(port)]
     with log_path.open("wb") as log:
@@ -70,13 +91,13 @@ def node_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         )
     try:
         deadline = time.monotonic() + NODE_READY_DEADLINE_S
-        while not _healthy(port):
+        while not _alert_shown(portal_port):
             if proc.poll() is not None:
                 pytest.fail(f"node exited with {proc.returncode}:\n{log_path.read_text()}")
             if time.monotonic() > deadline:
-                pytest.fail(f"node not ready in {NODE_READY_DEADLINE_S:.0f} s")
+                pytest.fail(f"S01 not showing the alert in {NODE_READY_DEADLINE_S:.0f} s")
             time.sleep(0.05)  # readiness poll, bounded by the deadline
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{portal_port}"
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)

@@ -598,4 +598,7 @@ def create_portal_app(node: Node, clock: Callable[[], float] = time.monotonic) -
     from shelterkit.portal.feeds import add_feed_routes  # feeds builds on this module
 
     add_feed_routes(app)
+    from shelterkit.portal.safety import add_safety_routes  # safety builds on this module
+
+    add_safety_routes(app)
     return app

@@ -28,7 +28,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
@@ -63,6 +63,7 @@ _STATUS = {
     NoteStatus.BELIEVED_DEAD: "believed_dead",
 }
 _STATUS_OF = {v: k for k, v in _STATUS.items()}
+B = TypeVar("B", PersonBody, NoteBody)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +170,7 @@ def export_pfif(records: Iterable[Record], *, domain: str) -> bytes:
         if note.person_id in exported:
             _note_element(root, record, note, domain)
     ET.indent(root)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+    return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True)) + b"\n"
 
 
 # -- import ---------------------------------------------------------------------------------
@@ -246,7 +247,7 @@ def _note_body(f: dict[str, str], domain: str, where: str) -> NoteBody:
     return _validated(NoteBody, wire, where)
 
 
-def _validated(cls: type[Any], wire: dict[int, Any], where: str) -> Any:
+def _validated(cls: type[B], wire: dict[int, Any], where: str) -> B:
     """The body schema's validation (lengths, characters) applies to imports too."""
     try:
         return body_from_wire(cls, wire)

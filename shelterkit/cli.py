@@ -58,6 +58,35 @@ def _parser() -> argparse.ArgumentParser:
     status = nsub.add_parser("status", help="report the Wi-Fi side and the uplinks as JSON")
     status.add_argument("--config", type=Path, required=True, help="the node's TOML config")
 
+    prov = sub.add_parser(
+        "provision",
+        help="write one bundle per shelter of an inventory (keys, enrolment, config, sheet)",
+        description="Write one bundle per shelter of an inventory CSV: node key, enrolment"
+        " signed by the hub's authority key, node.toml, network files and the entrance sheet."
+        " Re-running keeps keys and enrolments; a shelter removed from the inventory is"
+        " revoked. See docs/provisioning.md.",
+    )
+    prov.add_argument("--inventory", type=Path, required=True, help="the shelters (CSV)")
+    prov.add_argument("--out", type=Path, required=True, help="folder for the bundles")
+    prov.add_argument(
+        "--authority",
+        type=Path,
+        default=Path("shelterkit-data"),
+        help="the hub's data directory, holding authority.key (default: shelterkit-data,"
+        " as for `shelterkit hub`); created with a new authority key if absent",
+    )
+    prov.add_argument(
+        "--hub-url",
+        help="the hub's URL as the nodes reach it (remembered in OUT for later runs)",
+    )
+    prov.add_argument(
+        "--rotate",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="give this shelter's node a new key and revoke the old one (repeat for more)",
+    )
+
     token = sub.add_parser("token", help="print a staff token for a node or hub's admin API")
     token.add_argument("--data", default="shelterkit-data", help="the node or hub's data directory")
     token.add_argument("--ttl", default="7d", help="validity, e.g. 12h or 7d (default 7d)")
@@ -155,9 +184,33 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _net(args)
     if args.command == "token":
         return _token(args)
+    if args.command == "provision":
+        return _provision(args)
     if args.command == "alert":
         return _alert(args)
     raise AssertionError(args.command)
+
+
+def _provision(args: argparse.Namespace) -> int:
+    from shelterkit.provision import provision
+    from shelterkit.service.run import wall_ms
+
+    report = asyncio.run(
+        provision(
+            args.inventory,
+            args.out,
+            args.authority,
+            args.hub_url,
+            wall_ms,
+            rotate=frozenset(args.rotate),
+        )
+    )
+    print(
+        f"{len(report.shelters)} bundles in {report.out}: {len(report.created)} new,"
+        f" {len(report.changed)} changed, {len(report.revoked)} revoked"
+        f" (authority {report.authority_key})"
+    )
+    return 0
 
 
 def _net(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from shelterkit.errors import ConfigError
+from shelterkit.model.kinds import Stream
 from shelterkit.net.settings import NetworkSettings
 
 
@@ -85,6 +86,33 @@ class PortalSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class RadioSettings:
+    """[[radio]] — one serial cable or LoRa radio port (docs/radio.md); repeat for more."""
+
+    driver: str = setting(
+        "cable", "cable (RS-232/USB), e220 (E220-900T22S(JP)), lora-e5 or rak3172."
+    )
+    port: str = setting("", "pyserial URL or device path, e.g. /dev/ttyUSB0.")
+    baudrate: int = setting(0, "Serial speed; 0: the driver's default.")
+    profile: str = setting(
+        "", "Airtime rules: jp920, jp920-short, jp920-upper, unlimited; empty: by driver."
+    )
+    spreading_factor: int = setting(9, "LoRa spreading factor, 7–12.")
+    bandwidth_khz: int = setting(125, "LoRa bandwidth in kHz.")
+    frequency_mhz: float = setting(922.0, "Centre frequency for AT modems, in MHz.")
+    channel: int = setting(0, "E220 channel number (0: 920.6 MHz).")
+    tx_power_dbm: int = setting(13, "Transmit power; 13 dBm = 20 mW, the Japanese limit.")
+    station_id: int = setting(0, "Link-level station id; 0: derived from the node key.")
+    streams: list[str] = setting(
+        ["alerts", "notices", "anpi", "status", "control"],
+        "What this link carries (no message board on radio by default).",
+    )
+    beacon_idle_s: float = setting(900.0, "Seconds between beacons while nothing changes.")
+    configure: bool = setting(False, "E220: write its registers at start (pins in mode 3).")
+    fixed_mode: bool = setting(False, "E220: fixed transmission mode.")
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     shelter: ShelterSettings = field(default_factory=ShelterSettings)
     node: NodeSettings = field(default_factory=NodeSettings)
@@ -92,6 +120,7 @@ class Config:
     # [network] is declared by ``net.settings.NetworkSettings`` (validated on load); kept
     # raw here because several of its defaults derive from [shelter] and [portal].
     network: dict[str, Any] = field(default_factory=dict)
+    radio: tuple[RadioSettings, ...] = ()
 
     def network_settings(self) -> NetworkSettings:
         """The [network] section completed from the shelter's settings, validated."""
@@ -123,7 +152,7 @@ class Config:
 SECTIONS: dict[str, type[Any]] = {
     f.name: f.default_factory  # type: ignore[misc]
     for f in dataclasses.fields(Config)
-    if f.name != "network"
+    if f.name not in ("network", "radio")
 }
 
 
@@ -137,9 +166,41 @@ def _check_value(section: str, f: dataclasses.Field[Any], expected: Any, value: 
         raise ConfigError(f"[{section}] {f.name}: expected an integer, got {value!r}")
     if origin is str and not isinstance(value, str):
         raise ConfigError(f"[{section}] {f.name}: expected a string, got {value!r}")
+    if origin is float:
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise ConfigError(f"[{section}] {f.name}: expected a number, got {value!r}")
+        return float(value)
     if origin is bool and not isinstance(value, bool):
         raise ConfigError(f"[{section}] {f.name}: expected true or false, got {value!r}")
     return value
+
+
+def _parse_table(cls: type[Any], name: str, values: dict[str, Any], source: str) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, value in values.items():
+        if key not in fields:
+            raise ConfigError(f"{source}: unknown key {key!r} in [{name}]")
+        kwargs[key] = _check_value(name, fields[key], hints[key], value)
+    return cls(**kwargs)
+
+
+def _parse_radios(values: Any, source: str) -> tuple[RadioSettings, ...]:
+    if not isinstance(values, list) or not all(isinstance(v, dict) for v in values):
+        raise ConfigError(f"{source}: radio ports are [[radio]] tables")
+    radios = []
+    for i, table in enumerate(values, start=1):
+        radio = _parse_table(RadioSettings, f"radio {i}", table, source)
+        if not radio.port:
+            raise ConfigError(f"{source}: [[radio]] {i}: port is required")
+        if radio.driver not in ("cable", "e220", "lora-e5", "rak3172"):
+            raise ConfigError(f"{source}: [[radio]] {i}: unknown driver {radio.driver!r}")
+        unknown = [n for n in radio.streams if n.upper() not in Stream.__members__]
+        if unknown:
+            raise ConfigError(f"{source}: [[radio]] {i}: unknown stream {unknown[0]!r}")
+        radios.append(radio)
+    return tuple(radios)
 
 
 def parse_config(text: str, source: str = "<config>") -> Config:
@@ -152,6 +213,9 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         cls = SECTIONS.get(name)
         if name == "network" and isinstance(values, dict):
             sections[name] = dict(values)
+            continue
+        if name == "radio":
+            sections[name] = _parse_radios(values, source)
             continue
         if cls is None:
             raise ConfigError(f"{source}: unknown section [{name}]")
@@ -231,7 +295,7 @@ def validate(config: Config) -> None:
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int):
+    if isinstance(value, int | float):
         return str(value)
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
@@ -247,7 +311,7 @@ def example_config() -> str:
     lines = ["# shelterkit node configuration (TOML). Every key is optional.", ""]
     defaults = Config()
     for section in dataclasses.fields(Config):
-        if section.name == "network":
+        if section.name in ("network", "radio"):
             continue
         value = getattr(defaults, section.name)
         lines.append(f"# {type(value).__doc__}")
@@ -256,6 +320,14 @@ def example_config() -> str:
             lines.append(f"# {f.metadata['doc']}")
             lines.append(f"{f.name} = {_toml_value(getattr(value, f.name))}")
         lines.append("")
+    lines.append(f"# {RadioSettings.__doc__}")
+    lines.append("# A node without radio has none; an example for an E220 module:")
+    lines.append("# [[radio]]")
+    for f in dataclasses.fields(RadioSettings):
+        value = "/dev/ttyUSB0" if f.name == "port" else getattr(RadioSettings(), f.name)
+        lines.append(f"# {f.name} = {_toml_value('e220' if f.name == 'driver' else value)}")
+        lines.append(f"#   {f.metadata['doc']}")
+    lines.append("")
     lines.append("# [network] — the shelter Wi-Fi, DHCP/DNS and firewall on the Pi")
     lines.append("# (shelterkit net render/apply). Leave it out on a machine that is not a node.")
     lines.append("[network]")

@@ -42,6 +42,9 @@ def test_example_config_is_complete_and_valid() -> None:
         ("[network]\nportal_port = 9999\n", "portal_port"),
         ("[network]\nadmin_port = 8080\n", "admin"),
         ("[network]\nbogus = 1\n", "unknown setting"),
+        ("[[radio]]\ndriver = 'cable'\n", "port is required"),
+        ("[[radio]]\nport = '/dev/x'\ndriver = 'cb'\n", "unknown driver"),
+        ("[[radio]]\nport = '/dev/x'\nstreams = ['gossip']\n", "unknown stream"),
     ],
 )
 def test_bad_config_rejected(tmp_path: Path, content: str, reason: str) -> None:

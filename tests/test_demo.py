@@ -12,7 +12,9 @@ from pathlib import Path
 
 from tests.conftest import SHELTERKIT, free_port_range
 
-DEADLINE_S = 60
+# Backhaul rounds run every 5 s; the radio hop to S48 (SF9, Japan airtime rules) takes
+# up to about a minute for a fresh node to catch up.
+DEADLINE_S = 150
 
 
 def fetch(url: str) -> str:
@@ -45,7 +47,7 @@ def test_demo_city(tmp_path: Path) -> None:
         assert export, text
         portals = re.findall(r"^  S\d\d .*?(http://127\.0\.0\.1:\d+/)", text, re.M)
         assert len(portals) == 4
-        assert "only through S03" in text
+        assert "radio via S03" in text
 
         def everywhere(needle: str) -> bool:
             return all(needle in fetch(url) for url in portals)

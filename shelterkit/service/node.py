@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from shelterkit.config import Config
 from shelterkit.errors import ProtocolError, StorageError, TrustError
@@ -91,6 +92,8 @@ class Node:
         self.last_sync_ms: int | None = None
         self.enrolment: Record | None = None
         self.peers: dict[bytes, PeerContact] = {}
+        # Named reports of the node's links (radio ports …) for health and the TUI.
+        self.link_reports: dict[str, Callable[[], dict[str, Any]]] = {}
         self.changes = 0  # every stored record counts; sync loops wait on it
         self._changed = asyncio.Condition()
         self._vector: VersionVector | None = None

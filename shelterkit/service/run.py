@@ -10,20 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
 from shelterkit.admin.api import install_admin_api
-from shelterkit.config import Config
+from shelterkit.admin.node_api import install_node_api
+from shelterkit.config import Config, RadioSettings
 from shelterkit.discovery.lan import LanDiscovery, discovery_for
 from shelterkit.errors import ConfigError, StorageError
+from shelterkit.links.radio import RadioLinkSettings, RadioTransport
 from shelterkit.links.websocket import add_sync_route
 from shelterkit.paths import DataPaths, write_private_file
 from shelterkit.portal.app import create_portal_app
@@ -88,12 +92,15 @@ def peer_app(node: Node, secret: bytes, roles: Role) -> web.Application:
                 "shelter": node.config.shelter.id,
                 "records": node.record_count,
                 "last_sync": node.last_sync_ms,
+                "clock_certain": node.clock_certain,
+                "links": {name: report() for name, report in node.link_reports.items()},
             }
         )
 
     app.router.add_get("/healthz", healthz)
     add_sync_route(app, node, roles)
     install_admin_api(app, node, secret)
+    install_node_api(app, node)
     return app
 
 
@@ -106,6 +113,8 @@ class Service:
     scheduler: SyncScheduler
     runners: list[web.AppRunner] = field(default_factory=list)
     urls: dict[str, str] = field(default_factory=dict)
+    # Long-running work besides sync loops and discovery: radio ports, emulated links.
+    jobs: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
 
     async def close(self) -> None:
         for runner in self.runners:
@@ -150,10 +159,24 @@ async def start_node(
             extra(app, node)
         service.runners.append(await serve(app, config.peer_listen))
         service.urls["peer"] = service_url(config.peer_listen)
+        for i, radio in enumerate(config.radio, start=1):
+            transport = RadioTransport(node, radio_link_settings(radio))
+            node.link_reports[f"radio{i}"] = _report(transport)
+            service.jobs.append(transport.run)
     except BaseException:
         await service.close()
         raise
     return service
+
+
+def radio_link_settings(radio: RadioSettings) -> RadioLinkSettings:
+    values = dataclasses.asdict(radio)
+    values["streams"] = tuple(radio.streams)
+    return RadioLinkSettings(**values)
+
+
+def _report(transport: RadioTransport) -> Callable[[], dict[str, Any]]:
+    return lambda: dataclasses.asdict(transport.status())
 
 
 def service_url(listen: str) -> str:
@@ -176,6 +199,7 @@ async def run_services(
             tasks = [group.create_task(s.scheduler.run(s.sync_peers())) for s in services]
             lan = [d for d in (s.discovery() for s in services) if d is not None]
             tasks.extend(group.create_task(d.run()) for d in lan)
+            tasks.extend(group.create_task(job()) for s in services for job in s.jobs)
             tasks.append(group.create_task(watchdog_pinger()))
             if on_ready is not None:
                 await on_ready()

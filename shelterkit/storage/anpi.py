@@ -98,10 +98,26 @@ def _term_condition(key: str, prefix: bool) -> tuple[str, list[Any]]:
     return "term = ?", [key]
 
 
-def search_sql(query: NameQuery, limit: int, now_ms: int) -> tuple[str, list[Any]]:
-    """SQL and parameters for the listed, unexpired people one of whose terms is the whole
-    query (spaces removed), or begins with it if it is long enough; newest first."""
-    where, params = _term_condition(query.whole, query.prefix)
+def exact_sql(query: NameQuery, limit: int, now_ms: int) -> tuple[str, list[Any]]:
+    """The listed, unexpired people one of whose terms is the whole query (spaces removed),
+    newest first: an ordered index range that stops after ``limit`` rows."""
+    sql = (
+        "SELECT r.wire, coalesce(s.status, 0) FROM ("
+        " SELECT person_id, record_id, updated_ms FROM person_terms"
+        " WHERE term = ? AND expiry_ms > ? ORDER BY updated_ms DESC LIMIT ?"
+        ") AS top JOIN records r ON r.id = top.record_id"
+        " LEFT JOIN person_status s ON s.person_id = top.person_id"
+        " ORDER BY top.updated_ms DESC"
+    )
+    return sql, [query.whole, now_ms, _cap(limit)]
+
+
+def search_sql(query: NameQuery, limit: int, now_ms: int) -> tuple[str, list[Any]] | None:
+    """The people one of whose terms begins with the whole query, newest first, for a
+    query long enough to match as a prefix (``たかは``); None otherwise."""
+    if not query.prefix:
+        return None
+    where, params = _term_condition(query.whole, prefix=True)
     sql = (
         "SELECT r.wire, coalesce(s.status, 0) FROM ("
         " SELECT person_id, record_id, max(updated_ms) AS updated FROM person_terms"
@@ -151,6 +167,7 @@ __all__ = [
     "FRESHNESS_SQL",
     "MAX_SEARCH_RESULTS",
     "PERSON_SQL",
+    "exact_sql",
     "index_record",
     "search_sql",
     "words_sql",

@@ -329,15 +329,19 @@ class Store:
         """Listed people matching ``query``: consented, not deleted, not expired at
         ``now_ms``; newest first, at most ``limit`` (capped), permitted fields only."""
         limit = min(limit, anpi_index.MAX_SEARCH_RESULTS)
-        rows = await self._fetch_once(*anpi_index.search_sql(query, limit, now_ms))
-        fallback = anpi_index.words_sql(query, limit, now_ms)
-        if len(rows) < limit and fallback is not None:
-            rows += await self._fetch_once(*fallback)
         out: dict[str, PublicPerson] = {}
-        for wire, status in rows:
-            view = public_view(_load(wire), NoteStatus(int(status)))
-            if view is not None and len(out) < limit:
-                out.setdefault(view.person_id, view)
+        # Whole name parts first (an index range that stops early), then prefixes, then
+        # every word separately; each step only while the page is not full.
+        for step in (anpi_index.exact_sql, anpi_index.search_sql, anpi_index.words_sql):
+            if len(out) >= limit:
+                break
+            sql = step(query, limit, now_ms)
+            if sql is None:
+                continue
+            for wire, status in await self._fetch_once(*sql):
+                view = public_view(_load(wire), NoteStatus(int(status)))
+                if view is not None and len(out) < limit:
+                    out.setdefault(view.person_id, view)
         return list(out.values())
 
     async def _fetch_once(self, sql: str, params: Sequence[Any]) -> list[Any]:

@@ -70,8 +70,12 @@ def test_every_setting_is_documented() -> None:
 
     for name, _default, doc in NetworkSettings.documentation():
         assert doc, f"network.{name} has no doc"
+    from shelterkit.config import RadioSettings
+
+    for f in dataclasses.fields(RadioSettings):
+        assert f.metadata.get("doc"), f"radio.{f.name} has no doc"
     for section in dataclasses.fields(Config):
-        if section.name == "network":
+        if section.name in ("network", "radio"):
             continue
         for f in dataclasses.fields(section.default_factory()):  # type: ignore[misc]
             assert f.metadata.get("doc"), f"{section.name}.{f.name} has no doc"

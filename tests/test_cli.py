@@ -79,3 +79,11 @@ def test_every_setting_is_documented() -> None:
             continue
         for f in dataclasses.fields(section.default_factory()):  # type: ignore[misc]
             assert f.metadata.get("doc"), f"{section.name}.{f.name} has no doc"
+
+
+def test_configuration_doc_shows_the_current_example() -> None:
+    from shelterkit.config import example_config
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "configuration.md").read_text()
+    block = doc.split("```toml\n", 1)[1].split("```\n<!-- /example-config -->", 1)[0]
+    assert block == example_config(), "regenerate docs/configuration.md from config --example"

@@ -91,6 +91,16 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--data", default="shelterkit-data", help="the node or hub's data directory")
     token.add_argument("--ttl", default="7d", help="validity, e.g. 12h or 7d (default 7d)")
 
+    tui = sub.add_parser(
+        "tui",
+        help="the staff TUI against a node or the hub",
+        description="The staff TUI against a node's or the hub's admin API (several URLs: "
+        "t switches between them).",
+    )
+    tui.add_argument("urls", nargs="*", metavar="URL", help="node or hub URL (default: --hub)")
+    _remote_args(tui)
+    tui.add_argument("--lang", choices=["ja", "en"], default="ja", help="language (key l switches)")
+
     alert = sub.add_parser("alert", help="issue or import alerts at the hub")
     asub = alert.add_subparsers(dest="alert_command", required=True, metavar="ACTION")
     issue = asub.add_parser("issue", help="issue a signed alert at the hub")
@@ -188,28 +198,23 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _provision(args)
     if args.command == "alert":
         return _alert(args)
+    if args.command == "tui":
+        return _tui(args)
     raise AssertionError(args.command)
 
 
-def _provision(args: argparse.Namespace) -> int:
-    from shelterkit.provision import provision
-    from shelterkit.service.run import wall_ms
+def _tui(args: argparse.Namespace) -> int:
+    urls = list(args.urls) or ([args.hub] if args.hub else [])
+    if not urls:
+        raise ConfigError("no node or hub: give a URL, --hub URL or set SHELTERKIT_HUB")
+    if not args.token:
+        raise ConfigError("no token: give --token TOKEN or set SHELTERKIT_TOKEN")
+    for url in urls:
+        if not re.match(r"https?://[^/\s]+", url):
+            raise InputError("invalid", "URL", f"not an http:// URL: {url!r}")
+    from shelterkit.tui.app import create_app
 
-    report = asyncio.run(
-        provision(
-            args.inventory,
-            args.out,
-            args.authority,
-            args.hub_url,
-            wall_ms,
-            rotate=frozenset(args.rotate),
-        )
-    )
-    print(
-        f"{len(report.shelters)} bundles in {report.out}: {len(report.created)} new,"
-        f" {len(report.changed)} changed, {len(report.revoked)} revoked"
-        f" (authority {report.authority_key})"
-    )
+    create_app(urls, args.token, lang=args.lang).run()
     return 0
 
 
@@ -233,6 +238,28 @@ def _net(args: argparse.Namespace) -> int:
         print(json.dumps(report, ensure_ascii=False, indent=2))
         return 0
     raise AssertionError(args.net_command)
+
+
+def _provision(args: argparse.Namespace) -> int:
+    from shelterkit.provision import provision
+    from shelterkit.service.run import wall_ms
+
+    report = asyncio.run(
+        provision(
+            args.inventory,
+            args.out,
+            args.authority,
+            args.hub_url,
+            wall_ms,
+            rotate=frozenset(args.rotate),
+        )
+    )
+    print(
+        f"{len(report.shelters)} bundles in {report.out}: {len(report.created)} new,"
+        f" {len(report.changed)} changed, {len(report.revoked)} revoked"
+        f" (authority {report.authority_key})"
+    )
+    return 0
 
 
 def _token(args: argparse.Namespace) -> int:

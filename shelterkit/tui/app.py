@@ -1,0 +1,352 @@
+"""The staff TUI: one app, one main screen of panes, a client handed in by the factory.
+
+``create_app`` builds the app with an ``Admin`` client per target URL (tests pass a fake).
+The app polls the admin API every few seconds and on every key that asks for it; polls
+coalesce (one in flight at a time, a request during one runs once after it), and a pane
+repaints only when its data changed. When the node or hub cannot be reached, or the token
+is wrong or expired, a banner says so in plain words and the last data stays on screen.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.reactive import reactive
+from textual.widgets import ContentSwitcher, Footer, Input, Select, Static
+from textual.widgets._footer import FooterKey
+
+from shelterkit.hub.service import HUB_SHELTER_ID
+from shelterkit.tui.client import Admin, AdminClient, AdminError, Refused, Unreachable
+from shelterkit.tui.formatting import age_text
+from shelterkit.tui.labels import label, other_language
+from shelterkit.tui.messages import (
+    AlertConfirmed,
+    AlertDrafted,
+    ModerationChosen,
+    NoticeComposed,
+    NoticeWithdrawalConfirmed,
+    StatusEntered,
+)
+from shelterkit.tui.panes import (
+    AlertsPane,
+    BoardPane,
+    FleetPane,
+    NodePane,
+    NoticesPane,
+    Pane,
+    StatusPane,
+)
+
+# Poll the node or hub this often (a status record or a new post shows within seconds;
+# one small JSON request per poll is nothing for a Pi).
+POLL_INTERVAL_S = 3.0
+HUB_PANES = ("fleet", "node", "alerts")
+NODE_PANES = ("node", "board", "status", "notices")
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class LabelledFooter(Footer):
+    """The footer, with key hints looked up in the label catalog in the app's language."""
+
+    def compose(self) -> ComposeResult:
+        lang = getattr(self.app, "lang", "ja")
+        for widget in super().compose():
+            if isinstance(widget, FooterKey):
+                widget.description = label(widget.description, lang)
+            yield widget
+
+
+class StaffApp(App[None]):
+    """Thin client of one node's or the hub's admin API."""
+
+    CSS_PATH = "staff.tcss"
+    ENABLE_COMMAND_PALETTE = False
+    AUTO_FOCUS = None  # each pane says what takes the keys (Pane.FOCUS)
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("1", "show('fleet')", "key.fleet"),
+        Binding("2", "show('node')", "key.node"),
+        Binding("3", "show('board')", "key.board"),
+        Binding("4", "show('status')", "key.status"),
+        Binding("5", "show('notices')", "key.notices"),
+        Binding("6", "show('alerts')", "key.alerts"),
+        Binding("l", "language", "key.lang"),
+        Binding("r", "poll", "key.refresh", show=False),
+        Binding("t", "next_target", "key.target"),
+        Binding("q", "quit", "key.quit"),
+        # Keys typed in a field go to the field; Esc leaves it so the keys above work again.
+        Binding("escape", "leave_field", "key.leave"),
+    ]
+
+    lang: reactive[str] = reactive("ja", init=False)
+
+    def __init__(
+        self,
+        targets: Sequence[str],
+        client_factory: Callable[[str], Admin],
+        *,
+        now_ms: Callable[[], int] = wall_ms,
+        poll_interval_s: float = POLL_INTERVAL_S,
+        lang: str = "ja",
+    ) -> None:
+        super().__init__()
+        if not targets:
+            raise ValueError("at least one target URL")
+        self.targets = list(targets)
+        self.client_factory = client_factory
+        self.now_ms = now_ms
+        self.poll_interval_s = poll_interval_s
+        self.target_index = 0
+        self.client: Admin = client_factory(self.targets[0])
+        self.role: str | None = None  # "hub" or "node", from the first answer
+        self.identity: dict[str, Any] = {}
+        self.error: AdminError | None = None
+        self.last_ok_ms: int | None = None
+        self._poll_wanted = False
+        self._polling = False
+        self.set_reactive(StaffApp.lang, lang)
+
+    # -- layout ------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="bar")
+        yield Static("", id="banner")
+        with ContentSwitcher(initial="node", id="panes"):
+            yield FleetPane(id="fleet").data_bind(StaffApp.lang)
+            yield NodePane(id="node").data_bind(StaffApp.lang)
+            yield BoardPane(id="board").data_bind(StaffApp.lang)
+            yield StatusPane(id="status").data_bind(StaffApp.lang)
+            yield NoticesPane(id="notices").data_bind(StaffApp.lang)
+            yield AlertsPane(id="alerts").data_bind(StaffApp.lang)
+        yield LabelledFooter(compact=True)
+
+    def on_mount(self) -> None:
+        self.title = label("app.title", self.lang)
+        self.render_bar()
+        self.set_interval(self.poll_interval_s, self.action_poll)
+        self.action_poll()
+
+    async def on_unmount(self) -> None:
+        await self.client.close()
+
+    @property
+    def pane(self) -> str:
+        return self.query_one(ContentSwitcher).current or "node"
+
+    def panes_for_role(self) -> tuple[str, ...]:
+        if self.role == "hub":
+            return HUB_PANES
+        if self.role == "node":
+            return NODE_PANES
+        return ("node",)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "show":
+            return parameters[0] in self.panes_for_role()
+        if action == "next_target":
+            return len(self.targets) > 1
+        if action == "leave_field":
+            return isinstance(self.focused, Input | Select)
+        return True
+
+    def on_descendant_focus(self) -> None:
+        self.refresh_bindings()
+
+    def on_descendant_blur(self) -> None:
+        self.refresh_bindings()
+
+    def action_leave_field(self) -> None:
+        self.set_focus(None)
+
+    def action_show(self, pane: str) -> None:
+        if pane not in self.panes_for_role():
+            return
+        self.query_one(ContentSwitcher).current = pane
+        widget = self.query_one(f"#{pane}", Pane)
+        if widget.FOCUS:
+            widget.query_one(widget.FOCUS).focus()
+        self.action_poll()
+
+    def action_language(self) -> None:
+        self.lang = other_language(self.lang)
+
+    def watch_lang(self) -> None:
+        self.title = label("app.title", self.lang)
+        self.render_bar()
+        self.refresh_bindings()
+
+    async def action_next_target(self) -> None:
+        await self.client.close()
+        self.target_index = (self.target_index + 1) % len(self.targets)
+        self.client = self.client_factory(self.targets[self.target_index])
+        self.role = None
+        self.identity = {}
+        self.error = None
+        self.last_ok_ms = None
+        for pane in self.query(Pane):
+            pane.data = None
+        self.query_one(ContentSwitcher).current = "node"
+        self.refresh_bindings()
+        self.render_bar()
+        self.action_poll()
+
+    # -- the title bar and the banner ---------------------------------------------------------
+
+    def render_bar(self) -> None:
+        lang = self.lang
+        where = self.client.url
+        if self.role == "hub":
+            where = f"{label('app.hub', lang)}  {self.client.url}"
+        elif self.identity:
+            where = f"{self.identity.get('shelter', '')}  {self.client.url}"
+        if self.error is None and self.last_ok_ms is not None:
+            state = label("conn.ok", lang)
+        elif self.last_ok_ms is None and self.error is None:
+            state = label("conn.connecting", lang)
+        else:
+            state = "✕"
+        self.query_one("#bar", Static).update(f" {label('app.title', lang)} │ {where} │ {state}")
+        banner = self.query_one("#banner", Static)
+        banner.display = self.error is not None
+        if self.error is not None:
+            banner.update(self.error_text(self.error))
+
+    def error_text(self, error: AdminError) -> str:
+        lang = self.lang
+        if isinstance(error, Unreachable):
+            age = age_text(self.last_ok_ms, self.now_ms(), lang)
+            return label(
+                "conn.unreachable", lang, url=self.client.url, detail=error.detail, age=age
+            )
+        if error.code in ("unauthorized", "expired", "rate_limited"):
+            return label(f"conn.{error.code}", lang)
+        return label("conn.refused", lang, detail=error.detail or error.code)
+
+    # -- polling -------------------------------------------------------------------------------
+
+    def action_poll(self) -> None:
+        """Ask for fresh data; coalesces with a poll already running."""
+        self._poll_wanted = True
+        if not self._polling:
+            self._polling = True
+            self.run_worker(self._poll_loop(), group="poll")
+
+    async def _poll_loop(self) -> None:
+        try:
+            while self._poll_wanted:
+                self._poll_wanted = False
+                await self._poll_once()
+        finally:
+            self._polling = False
+
+    async def _poll_once(self) -> None:
+        client = self.client
+        try:
+            status = await client.status()
+            if client is not self.client:
+                return  # the target changed while we waited
+            self.identity = status
+            if self.role is None:
+                self.role = "hub" if status.get("shelter") == HUB_SHELTER_ID else "node"
+                self.refresh_bindings()
+                self.action_show("fleet" if self.role == "hub" else "node")
+            pane = self.pane
+            fetch = {
+                "fleet": client.fleet,
+                "node": client.node,
+                "board": client.board,
+                "status": client.shelter_status,
+                "notices": client.notices,
+            }.get(pane)
+            if fetch is not None:
+                data = await fetch()
+                if client is self.client:
+                    self.query_one(f"#{pane}", Pane).data = data
+            self.error = None
+            self.last_ok_ms = self.now_ms()
+        except AdminError as exc:
+            self.error = exc
+        self.render_bar()
+
+    # -- what staff decided (messages up) -------------------------------------------------------
+
+    async def _act(self, call: Any, ok_key: str, **fields: Any) -> dict[str, Any] | None:
+        try:
+            result: dict[str, Any] = await call
+        except Unreachable as exc:
+            self.error = exc
+            self.render_bar()
+            self.notify(self.error_text(exc), severity="error")
+            return None
+        except Refused as exc:
+            self.notify(self.error_text(exc), severity="error")
+            return None
+        self.notify(label(ok_key, self.lang, **fields))
+        self.action_poll()
+        return result
+
+    @work(group="act")
+    async def on_moderation_chosen(self, message: ModerationChosen) -> None:
+        ok = "board.hidden_ok" if message.action == "hide" else "board.restored_ok"
+        await self._act(self.client.moderate(message.post_id, message.action, message.reason), ok)
+
+    @work(group="act")
+    async def on_status_entered(self, message: StatusEntered) -> None:
+        await self._act(self.client.send_status(message.status), "status.sent_ok")
+
+    @work(group="act")
+    async def on_notice_composed(self, message: NoticeComposed) -> None:
+        await self._act(self.client.add_notice(message.title, message.text), "notices.added_ok")
+
+    @work(group="act")
+    async def on_notice_withdrawal_confirmed(self, message: NoticeWithdrawalConfirmed) -> None:
+        await self._act(self.client.withdraw_notice(message.notice_id), "notices.withdrawn_ok")
+
+    @work(group="act")
+    async def on_alert_drafted(self, message: AlertDrafted) -> None:
+        try:
+            preview = await self.client.preview_alert(message.alert)
+        except AdminError as exc:
+            self.notify(self.error_text(exc), severity="error")
+            return
+        self.query_one(AlertsPane).show_preview(message.alert, preview)
+
+    @work(group="act")
+    async def on_alert_confirmed(self, message: AlertConfirmed) -> None:
+        try:
+            result = await self.client.issue_alert(message.alert)
+        except AdminError as exc:
+            self.notify(self.error_text(exc), severity="error")
+            return
+        self.notify(label("alerts.issued_ok", self.lang, identifier=result.get("identifier", "")))
+        self.query_one(AlertsPane).clear_form()
+
+
+def create_app(
+    targets: Sequence[str],
+    token: str = "",
+    *,
+    client_factory: Callable[[str], Admin] | None = None,
+    now_ms: Callable[[], int] = wall_ms,
+    poll_interval_s: float = POLL_INTERVAL_S,
+    lang: str = "ja",
+) -> StaffApp:
+    """The staff TUI for ``targets`` (node or hub URLs); tests pass ``client_factory``."""
+
+    def real_client(url: str) -> Admin:
+        return AdminClient(url, token)
+
+    return StaffApp(
+        targets,
+        client_factory or real_client,
+        now_ms=now_ms,
+        poll_interval_s=poll_interval_s,
+        lang=lang,
+    )

@@ -1,0 +1,304 @@
+"""A fake admin API for the TUI tests: fixed data, a fixed clock, every call recorded.
+
+It answers in the same JSON shapes as the real endpoints (``admin.node_api``,
+``hub.api``); the admin API tests prove those shapes against a real server.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from shelterkit.tui.app import StaffApp, create_app
+from shelterkit.tui.client import AdminError
+
+NOW_MS = 1_800_000_000_000  # 2027-01-15 17:00 JST
+MIN = 60_000
+
+FLEET = [
+    {
+        "shelter": "S01",
+        "name": "烏山公民館",
+        "node": "a1" * 32,
+        "revoked": False,
+        "last_contact_ms": NOW_MS - 20_000,
+        "headcount": 87,
+        "battery_pct": 80,
+        "clients": 34,
+        "status_ms": NOW_MS - 3 * MIN,
+        "needs": {
+            "water": "high",
+            "food": "none",
+            "medicine": "none",
+            "blankets": "critical",
+            "power": "none",
+        },
+    },
+    {
+        "shelter": "S02",
+        "name": "境公民館",
+        "node": "b2" * 32,
+        "revoked": False,
+        "last_contact_ms": NOW_MS - 25 * MIN,
+        "headcount": 12,
+        "battery_pct": 15,
+        "clients": 3,
+        "status_ms": NOW_MS - 30 * MIN,
+        "needs": {
+            "water": "none",
+            "food": "low",
+            "medicine": "none",
+            "blankets": "none",
+            "power": "high",
+        },
+    },
+    {
+        "shelter": "S03",
+        "name": "旧向田小学校",
+        "node": "c3" * 32,
+        "revoked": False,
+        "last_contact_ms": NOW_MS - 5_000,
+        "headcount": 140,
+        "battery_pct": -1,
+        "clients": 51,
+        "status_ms": NOW_MS - MIN,
+    },
+    {
+        "shelter": "S48",
+        "name": "野上公民館",
+        "node": "d4" * 32,
+        "revoked": False,
+        "last_contact_ms": None,
+        "headcount": 40,
+        "battery_pct": 55,
+        "clients": 9,
+        "status_ms": NOW_MS - 12 * MIN,
+    },
+]
+
+NODE = {
+    "node": "a1" * 32,
+    "shelter": "S01",
+    "name": {"ja": "烏山公民館", "en": "Karasuyama Community Hall"},
+    "enrolled": True,
+    "records": 1234,
+    "db_bytes": 3_456_789,
+    "clock": {"wall_ms": NOW_MS, "hlc_ms": NOW_MS, "certain": True},
+    "last_sync_ms": NOW_MS - 4_000,
+    "links": [{"kind": "hub", "url": "http://10.0.0.1:8080/"}],
+    "link_state": "http:up",
+    "peers": [
+        {"node": "cc" * 32, "shelter": "city hall", "last_ms": NOW_MS - 4_000},
+        {"node": "d4" * 32, "shelter": "S48", "last_ms": NOW_MS - 7 * MIN},
+    ],
+    "rejected_origins": 0,
+    "radio": [
+        {
+            "name": "radio1",
+            "state": "up",
+            "airtime_hour_s": 41.2,
+            "budget_fraction": 0.114,
+            "queue_depth": 3,
+            "last_contact_s": 42.0,
+            "neighbours": [{"station": 48, "node": "d4d4d4d4"}],
+        }
+    ],
+}
+
+POSTS = [
+    {
+        "id": "01" * 16,
+        "time_ms": NOW_MS - 2 * MIN,
+        "category": "needs",
+        "author": "",
+        "text": "毛布が足りません。2枚お願いします。",
+        "shelter": "S01",
+        "own": True,
+        "hidden": False,
+        "reason": "",
+    },
+    {
+        "id": "02" * 16,
+        "time_ms": NOW_MS - 9 * MIN,
+        "category": "offers",
+        "author": "佐藤",
+        "text": "充電器（USB-C）を貸せます。受付横にいます。",
+        "shelter": "S01",
+        "own": True,
+        "hidden": False,
+        "reason": "",
+    },
+    {
+        "id": "03" * 16,
+        "time_ms": NOW_MS - 40 * MIN,
+        "category": "info",
+        "author": "匿名",
+        "text": "電話番号 090-xxxx-xxxx に連絡ください",
+        "shelter": "S01",
+        "own": True,
+        "hidden": True,
+        "reason": "個人情報",
+    },
+    {
+        "id": "04" * 16,
+        "time_ms": NOW_MS - 50 * MIN,
+        "category": "looking",
+        "author": "田中",
+        "text": "境公民館の田中花子さんを探しています",
+        "shelter": "S02",
+        "own": False,
+        "hidden": False,
+        "reason": "",
+    },
+]
+
+NOTICES = [
+    {
+        "notice_id": "meals",
+        "title": {"ja": "食事の時間", "en": "Meal times"},
+        "text": {"ja": "朝 7 時、昼 12 時、夜 18 時に体育館で配ります。"},
+        "time_ms": NOW_MS - 3 * 3600_000,
+        "expires_ms": 0,
+        "withdrawn": False,
+    },
+    {
+        "notice_id": "bath",
+        "title": {"ja": "入浴支援は中止", "en": "No bath service"},
+        "text": {},
+        "time_ms": NOW_MS - 26 * 3600_000,
+        "expires_ms": 0,
+        "withdrawn": True,
+    },
+]
+
+STATUS = {
+    "shelter": "S01",
+    "status": {
+        "headcount": 87,
+        "households": 31,
+        "needs_care": 5,
+        "battery_pct": 80,
+        "clients": 34,
+        "links": "http:up",
+        "needs": {
+            "water": "high",
+            "food": "none",
+            "medicine": "low",
+            "blankets": "critical",
+            "power": "none",
+        },
+    },
+    "time_ms": NOW_MS - 3 * MIN,
+}
+
+
+class FakeAdmin:
+    """One node (``role="node"``) or the hub (``role="hub"``)."""
+
+    def __init__(self, url: str, role: str = "node") -> None:
+        self.url = url
+        self.role = role
+        self.calls: list[tuple[str, Any]] = []
+        self.error: AdminError | None = None  # raised by every call while set
+        self.shelters = copy.deepcopy(FLEET)
+        self.posts = copy.deepcopy(POSTS)
+        self.notice_list = copy.deepcopy(NOTICES)
+        self.current_status = copy.deepcopy(STATUS)
+        self.closed = False
+
+    async def _answer(self, name: str, arg: Any, value: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append((name, arg))
+        if self.error is not None:
+            raise self.error
+        return copy.deepcopy(value)
+
+    def called(self, name: str) -> list[Any]:
+        return [arg for n, arg in self.calls if n == name]
+
+    async def status(self) -> dict[str, Any]:
+        shelter = "CITY" if self.role == "hub" else "S01"
+        return await self._answer("status", None, {"shelter": shelter, "records": 1234})
+
+    async def node(self) -> dict[str, Any]:
+        node = dict(NODE)
+        if self.role == "hub":
+            node.update(shelter="CITY", name={"ja": "市役所", "en": "City hall"}, links=[])
+        return await self._answer("node", None, node)
+
+    async def fleet(self) -> dict[str, Any]:
+        return await self._answer("fleet", None, {"shelters": self.shelters, "now_ms": NOW_MS})
+
+    async def board(self) -> dict[str, Any]:
+        return await self._answer("board", None, {"posts": self.posts, "now_ms": NOW_MS})
+
+    async def moderate(self, post_id: str, action: str, reason: str) -> dict[str, Any]:
+        for p in self.posts:
+            if p["id"] == post_id:
+                p["hidden"], p["reason"] = action == "hide", reason
+        return await self._answer("moderate", (post_id, action, reason), {"id": "ff" * 16})
+
+    async def notices(self) -> dict[str, Any]:
+        return await self._answer("notices", None, {"notices": self.notice_list, "now_ms": NOW_MS})
+
+    async def add_notice(self, title: dict[str, str], text: dict[str, str]) -> dict[str, Any]:
+        self.notice_list.insert(
+            0,
+            {
+                "notice_id": "n1",
+                "title": title,
+                "text": text,
+                "time_ms": NOW_MS,
+                "expires_ms": 0,
+                "withdrawn": False,
+            },
+        )
+        return await self._answer("add_notice", (title, text), {"notice_id": "n1"})
+
+    async def withdraw_notice(self, notice_id: str) -> dict[str, Any]:
+        for n in self.notice_list:
+            if n["notice_id"] == notice_id:
+                n["withdrawn"] = True
+        return await self._answer("withdraw_notice", notice_id, {"id": "ee" * 16})
+
+    async def shelter_status(self) -> dict[str, Any]:
+        return await self._answer("shelter_status", None, self.current_status)
+
+    async def send_status(self, status: dict[str, Any]) -> dict[str, Any]:
+        return await self._answer("send_status", status, {"id": "dd" * 16})
+
+    async def preview_alert(self, alert: dict[str, Any]) -> dict[str, Any]:
+        preview = {
+            "identifier": "urn:shelterkit:test:1",
+            "headline": alert["headline"],
+            "description": {},
+            "instruction": alert.get("instruction", {}),
+            "event": {},
+            "severity": alert.get("severity", "severe"),
+            "urgency": "immediate",
+            "certainty": "likely",
+            "sent_ms": NOW_MS,
+            "expires_ms": NOW_MS + alert.get("expires_in_s", 86400) * 1000,
+            "targets": alert.get("targets", []),
+        }
+        return await self._answer("preview_alert", alert, preview)
+
+    async def issue_alert(self, alert: dict[str, Any]) -> dict[str, Any]:
+        return await self._answer("issue_alert", alert, {"identifier": "urn:shelterkit:test:1"})
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+def fake_app(role: str = "node", lang: str = "ja", targets: int = 1) -> tuple[StaffApp, FakeAdmin]:
+    """An app against a fake node or hub, fixed clock, no background polling."""
+    clients: dict[str, FakeAdmin] = {}
+
+    def factory(url: str) -> FakeAdmin:
+        clients[url] = clients.get(url) or FakeAdmin(url, role)
+        return clients[url]
+
+    urls = [f"http://127.0.0.1:{8090 + i}/" for i in range(targets)]
+    app = create_app(
+        urls, client_factory=factory, now_ms=lambda: NOW_MS, poll_interval_s=3600, lang=lang
+    )
+    return app, clients[urls[0]]

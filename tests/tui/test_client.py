@@ -1,0 +1,78 @@
+"""``AdminClient`` against a real node's admin API: answers, refusals, no answer."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp.test_utils import TestServer
+
+from shelterkit.admin.tokens import mint_token
+from shelterkit.model.kinds import PostBody
+from shelterkit.service.node import Node
+from shelterkit.service.run import peer_app
+from shelterkit.sync import Role
+from shelterkit.tui.client import AdminClient, Refused, Unreachable
+from tests.conftest import free_port
+
+SECRET = b"c" * 32
+
+
+@pytest.fixture
+async def server(node: Node) -> AsyncIterator[TestServer]:
+    async with TestServer(peer_app(node, SECRET, Role.NODE)) as srv:
+        yield srv
+
+
+def url(server: TestServer) -> str:
+    return str(server.make_url("/"))
+
+
+async def test_client_speaks_the_node_api(server: TestServer, node: Node) -> None:
+    post = await node.publish(PostBody(text="hello"))
+    client = AdminClient(url(server), mint_token(SECRET, time.time()))
+    try:
+        assert (await client.status())["shelter"] == "S01"
+        assert (await client.node())["records"] == node.record_count
+        (row,) = (await client.board())["posts"]
+        assert row["id"] == post.id.hex()
+        await client.moderate(post.id.hex(), "hide", "test")
+        assert (await client.board())["posts"][0]["hidden"]
+        added = await client.add_notice({"ja": "給水"}, {})
+        await client.withdraw_notice(added["notice_id"])
+        assert (await client.notices())["notices"][0]["withdrawn"]
+        await client.send_status({"headcount": 5, "needs": {"water": "low"}})
+        assert (await client.shelter_status())["status"]["needs"]["water"] == "low"
+        with pytest.raises(Refused) as refused:
+            await client.fleet()  # a node is not a hub
+        assert refused.value.code == "not_found"
+        with pytest.raises(Refused) as refused:
+            await client.send_status({"headcount": -5})
+        assert refused.value.code == "invalid" and "headcount" in refused.value.detail
+    finally:
+        await client.close()
+
+
+async def test_wrong_and_expired_tokens_are_refused(server: TestServer) -> None:
+    for token, code in (
+        ("", "unauthorized"),
+        (mint_token(b"x" * 32, time.time()), "unauthorized"),
+        (mint_token(SECRET, time.time() - 3600, ttl_s=60), "expired"),
+    ):
+        client = AdminClient(url(server), token)
+        try:
+            with pytest.raises(Refused) as refused:
+                await client.status()
+            assert refused.value.code == code and refused.value.is_auth
+        finally:
+            await client.close()
+
+
+async def test_nobody_listening_is_unreachable() -> None:
+    client = AdminClient(f"http://127.0.0.1:{free_port()}/", "t", timeout_s=5)
+    try:
+        with pytest.raises(Unreachable):
+            await client.status()
+    finally:
+        await client.close()

@@ -9,13 +9,16 @@ returns model objects, never rows.
 from __future__ import annotations
 
 import asyncio
+import logging
+import shutil
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import aiosqlite
 
@@ -23,11 +26,14 @@ from shelterkit.errors import ProtocolError, StorageError
 from shelterkit.model.anpi import PublicPerson, public_view
 from shelterkit.model.fold import entity_key
 from shelterkit.model.hlc import HybridClock
-from shelterkit.model.keys import Identity
+from shelterkit.model.keys import Identity, short_id
 from shelterkit.model.kinds import STREAM_OF, AnyBody, Kind, NoteStatus, Stream
 from shelterkit.model.names import NameQuery
 from shelterkit.model.record import Record, decode_record, sign_record
 from shelterkit.storage import anpi as anpi_index
+from shelterkit.storage.recovery import Quarantined, check_or_quarantine
+
+log = logging.getLogger(__name__)
 
 # SQLite waits this long for a lock held by another process (an operator's sqlite3 shell)
 # before giving up; the node itself never contends with itself (one writer).
@@ -36,6 +42,13 @@ BUSY_TIMEOUT_MS = 5000
 MAX_RANGE_RECORDS = 1000
 # Rejection table rows kept: one per origin; old rows are evicted beyond this.
 MAX_REJECTION_ORIGINS = 1024
+# After a corrupt database was moved aside, the node signs nothing of its own for this long,
+# so that sync brings its old records (and sequence numbers) back first: six rounds at the
+# default sync_interval_s of 5 s (config.py).
+RESYNC_HOLD_MS = 30_000
+# Below this much free space on the data partition, health says "low" (staff act before
+# writes fail): a day of a busy shelter's records is a few MB (docs/durability.md).
+LOW_SPACE_BYTES = 64 * 1024 * 1024
 # Kinds whose records also update the safety-registration index (storage/anpi.py).
 _ANPI_KINDS = (Kind.PERSON, Kind.NOTE)
 
@@ -59,8 +72,39 @@ def _migrations() -> list[tuple[int, str, str]]:
     return sorted(out)
 
 
+StorageState = Literal["ok", "full", "failing", "holding"]
+
+
+@dataclass(frozen=True, slots=True)
+class StorageHealth:
+    """What staff see about the store (health endpoint, TUI)."""
+
+    state: StorageState  # ok, full (writes refused), failing (other errors), holding (resync)
+    free_bytes: int | None  # free space on the data partition, None if unknown
+    low_space: bool
+    last_error: str | None
+    quarantined: str | None  # where a corrupt database was moved at start, if it was
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "state": self.state,
+            "free_bytes": self.free_bytes,
+            "low_space": self.low_space,
+            "last_error": self.last_error,
+            "quarantined": self.quarantined,
+        }
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _is_disk_full(exc: Exception) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and "disk is full" in str(exc).lower()
+
+
 def _translate(exc: Exception) -> StorageError:
-    if isinstance(exc, sqlite3.OperationalError) and "disk is full" in str(exc).lower():
+    if _is_disk_full(exc):
         return StorageError("disk full: the data partition has no space left")
     if isinstance(exc, sqlite3.DatabaseError) and "malformed" in str(exc).lower():
         return StorageError("database is corrupt")
@@ -75,12 +119,53 @@ class Store:
         self._path = path
         self._write_lock = asyncio.Lock()
         self._closed = False
+        self._wall_ms: Callable[[], int] = _wall_ms
+        self._write_failure: tuple[StorageState, str] | None = None
+        self._hold_own_until_ms = 0
+        self._own_origins: set[bytes] = set()
+        self.quarantined: Quarantined | None = None
 
     @classmethod
-    async def open(cls, path: Path) -> Store:
+    async def open(cls, path: Path, wall_ms: Callable[[], int] = _wall_ms) -> Store:
+        """Open (or create) the store at ``path``.
+
+        An existing database is checked first (``quick_check``); a corrupt one is moved
+        aside, an empty store is started, and the node's own signing waits
+        ``RESYNC_HOLD_MS`` so that sync can bring its records back first.
+        """
         path.parent.mkdir(parents=True, exist_ok=True)
+        quarantined = await asyncio.to_thread(check_or_quarantine, path, wall_ms())
+        if quarantined is not None:
+            log.error(
+                "database %s is corrupt (%s): moved aside to %s; starting empty, records"
+                " come back from peers by sync",
+                path,
+                quarantined.reason,
+                quarantined.moved_to.name,
+            )
         try:
             conn = await aiosqlite.connect(str(path), isolation_level=None)
+        except sqlite3.Error as exc:
+            raise _translate(exc) from exc
+        try:
+            store = await cls.on_connection(conn, path)
+        except BaseException:
+            await conn.close()
+            raise
+        store._wall_ms = wall_ms
+        if quarantined is not None:
+            store.quarantined = quarantined
+            store._hold_own_until_ms = wall_ms() + RESYNC_HOLD_MS
+        return store
+
+    @classmethod
+    async def on_connection(cls, conn: aiosqlite.Connection, path: Path) -> Store:
+        """The store on an open connection: WAL, ``synchronous=FULL``, migrations.
+
+        ``open`` uses it; the power-loss simulation (tests/crash) hands it a connection
+        through a VFS that loses unsynced writes, so the same settings and SQL are tested.
+        """
+        try:
             await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             mode = await (await conn.execute("PRAGMA journal_mode = WAL")).fetchone()
             if mode is None or str(mode[0]).lower() != "wal":
@@ -89,6 +174,10 @@ class Store:
             await conn.execute("PRAGMA foreign_keys = ON")
             store = cls(conn, path)
             await store._migrate()
+            store._own_origins = {
+                bytes.fromhex(row[0][len("own:") :])
+                for row in await store._fetchall("SELECT key FROM meta WHERE key LIKE 'own:%'")
+            }
         except sqlite3.Error as exc:
             raise _translate(exc) from exc
         return store
@@ -119,9 +208,12 @@ class Store:
                     raise
                 await self._conn.execute("COMMIT")
             except sqlite3.Error as exc:
+                state: StorageState = "full" if _is_disk_full(exc) else "failing"
+                self._write_failure = (state, str(exc))
                 if self._conn.in_transaction:
                     await self._conn.execute("ROLLBACK")
                 raise _translate(exc) from exc
+            self._write_failure = None
 
     async def _migrate(self) -> None:
         await self._conn.execute(
@@ -162,11 +254,29 @@ class Store:
 
         A record whose (origin, stream, seq) is already held with different content is an
         equivocation by its signer: it is not stored and is reported as a conflict.
+
+        A record of this node's own key with a sequence number above what the store held
+        means the card was restored from an old image (or the database was lost): it is
+        stored like any other, so ``append_own`` continues after it and never reuses its
+        number; the store says so once per batch.
         """
         results: list[AppendResult] = []
         async with self._transaction() as db:
             for record in records:
-                results.append(await self._insert(db, record, received_ms))
+                own_head = None
+                if record.origin in self._own_origins:
+                    own_head = await self._own_head(db, record.origin, int(record.stream))
+                result = await self._insert(db, record, received_ms)
+                results.append(result)
+                if own_head is not None and result.stored and record.seq > own_head:
+                    log.warning(
+                        "a peer holds records of this node (%s) up to at least seq %d, above"
+                        " the %d on this card (restored from an old image?): continuing after"
+                        " them",
+                        short_id(record.origin),
+                        record.seq,
+                        own_head,
+                    )
         return results
 
     async def append_own(
@@ -178,22 +288,57 @@ class Store:
         sequence number is never handed out twice; the HLC's new value is persisted in the
         same transaction.
         """
+        if self._hold_own_until_ms and wall_ms < self._hold_own_until_ms:
+            raise StorageError("rebuilding from peers after a corrupt database: try again soon")
         async with self._transaction() as db:
             stream = int(_stream_of(body))
-            cursor = await db.execute(
-                "SELECT max(seq) FROM records WHERE origin = ? AND stream = ?",
-                (identity.public, stream),
-            )
-            row = await cursor.fetchone()
-            floor = await self._meta_int(db, f"seq_floor:{stream}")
-            seq = max(int(row[0]) if row and row[0] is not None else 0, floor) + 1
+            if identity.public not in self._own_origins:
+                await db.execute(
+                    "INSERT OR IGNORE INTO meta VALUES (?, x'01')",
+                    ("own:" + identity.public.hex(),),
+                )
+            seq = await self._own_head(db, identity.public, stream) + 1
             record = sign_record(identity, seq, clock.now(wall_ms), body)
             await self._insert(db, record, wall_ms)
             await db.execute(
                 "INSERT OR REPLACE INTO meta VALUES ('hlc_last', ?)",
                 (clock.last.to_bytes(8, "big"),),
             )
+        self._own_origins.add(identity.public)
         return record
+
+    async def _own_head(self, db: aiosqlite.Connection, origin: bytes, stream: int) -> int:
+        """The highest sequence number ``origin`` may have used in ``stream``: the highest
+        stored, or a floor learnt from peers (``raise_seq_floor``), whichever is greater."""
+        cursor = await db.execute(
+            "SELECT max(seq) FROM records WHERE origin = ? AND stream = ?", (origin, stream)
+        )
+        row = await cursor.fetchone()
+        stored = int(row[0]) if row and row[0] is not None else 0
+        return max(
+            stored,
+            await self._meta_int(db, f"seq_floor:{stream}"),
+            await self._meta_int(db, f"seq_floor:{stream}:{origin.hex()}"),
+        )
+
+    async def raise_seq_floor(self, origin: bytes, stream: Stream, seq: int) -> bool:
+        """Remember that ``origin`` has used sequence numbers up to ``seq`` in ``stream``
+        (a peer's summary says so), so ``append_own`` continues above it. Never lowers it.
+        Returns True if the floor moved."""
+        key = f"seq_floor:{int(stream)}:{origin.hex()}"
+        async with self._transaction() as db:
+            if seq <= await self._own_head(db, origin, int(stream)):
+                return False
+            await db.execute(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, seq.to_bytes(8, "big"))
+            )
+        log.warning(
+            "%s has used seq %d in stream %d elsewhere: continuing above it",
+            short_id(origin),
+            seq,
+            int(stream),
+        )
+        return True
 
     async def _meta_int(self, db: aiosqlite.Connection, key: str) -> int:
         cursor = await db.execute("SELECT value FROM meta WHERE key = ?", (key,))
@@ -364,6 +509,26 @@ class Store:
         rows = await self._fetchall(anpi_index.FRESHNESS_SQL)
         return int(rows[0][0]) if rows and rows[0][0] is not None else None
 
+    def health(self) -> StorageHealth:
+        """The store's state for staff: free space, refused writes, quarantine, resync."""
+        try:
+            free: int | None = shutil.disk_usage(self._path.parent).free
+        except OSError:
+            free = None
+        state: StorageState = "ok"
+        error = None
+        if self._write_failure is not None:
+            state, error = self._write_failure
+        elif self._hold_own_until_ms and self._wall_ms() < self._hold_own_until_ms:
+            state = "holding"
+        return StorageHealth(
+            state=state,
+            free_bytes=free,
+            low_space=free is not None and free < LOW_SPACE_BYTES,
+            last_error=error,
+            quarantined=str(self.quarantined.moved_to) if self.quarantined else None,
+        )
+
     async def integrity_check(self) -> str:
         rows = await self._fetchall("PRAGMA integrity_check")
         return "; ".join(str(r[0]) for r in rows)
@@ -380,4 +545,4 @@ def _load(wire: bytes) -> Record:
         raise StorageError(f"stored record does not decode: {exc}") from exc
 
 
-__all__ = ["AppendResult", "Store"]
+__all__ = ["AppendResult", "StorageHealth", "Store"]

@@ -20,6 +20,16 @@ Endpoints (JSON; errors as in ``admin.api``):
 - ``POST /api/shelter/notices/{id}/withdraw``  → a withdrawing notice record
 - ``GET  /api/shelter/status``                 the latest status record of this node
 - ``POST /api/shelter/status``                 headcount and needs → status record
+- ``GET  /api/anpi/search?q=NAME``             listed (consented) safety registrations
+- ``POST /api/anpi/persons``                   staff entry for someone without a phone
+- ``POST /api/anpi/persons/{id}``              correction: a newer record, same person
+- ``POST /api/anpi/persons/{id}/consent``      ``{"public": false}`` withdraws consent
+
+Safety registrations (docs/anpi.md) are entered exactly as the portal's form does
+(``portal.safety.registration_from_form``, ``model.anpi.new_person``): what is not
+consented to is sealed to city hall. So a node can correct or un-list only what it can
+read: records it signed itself, while they are listed; a sealed record is corrected by
+entering it again.
 """
 
 from __future__ import annotations
@@ -28,12 +38,20 @@ import contextlib
 import dataclasses
 import logging
 import os
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
 from shelterkit.admin.api import NODE_KEY, read_json
 from shelterkit.errors import InputError, ProtocolError
+from shelterkit.model.anpi import (
+    erase_code,
+    format_code,
+    new_person,
+    new_person_id,
+    public_view,
+)
 from shelterkit.model.fields import body_from_wire, body_to_wire
 from shelterkit.model.fold import is_hidden
 from shelterkit.model.hlc import wall_ms_of
@@ -43,10 +61,14 @@ from shelterkit.model.kinds import (
     ModerationBody,
     NeedLevel,
     NoticeBody,
+    PersonBody,
     PostBody,
     StatusBody,
 )
+from shelterkit.model.names import query_keys
 from shelterkit.model.record import Record
+from shelterkit.model.text import check_text
+from shelterkit.portal.safety import registration_from_form
 from shelterkit.service.node import Node
 
 log = logging.getLogger(__name__)
@@ -62,6 +84,9 @@ LINK_UP_WITHIN_MS = 2 * 60 * 1000
 NEED_FIELDS = ("water", "food", "medicine", "blankets", "power")
 COUNT_FIELDS = ("headcount", "households", "needs_care")
 MAX_COUNT = 100_000
+# Safety search: results per query and query length, as on the portal (portal.safety).
+MAX_ANPI_RESULTS = 20
+MAX_ANPI_QUERY_CHARS = 60
 
 
 def _validated(body: Any) -> Any:
@@ -370,6 +395,143 @@ async def post_status(request: web.Request) -> web.StreamResponse:
     return web.json_response({**_record_ref(record), "status": status_json(body)}, status=201)
 
 
+# -- safety registrations (anpi) ----------------------------------------------------------
+
+
+def _person_json(node: Node, record: Record) -> dict[str, Any]:
+    body = record.body
+    assert isinstance(body, PersonBody)
+    listed = public_view(record)
+    return {
+        "person_id": body.person_id,
+        "public": body.public,
+        "family_name": body.family_name,
+        "given_name": body.given_name,
+        "reading": body.alternate_names,
+        "age": body.age,
+        "birth_year": body.birth_year,
+        "district": body.home_district,
+        "shelter": body.shelter,
+        "name": listed.name if listed is not None else "",
+        "time_ms": wall_ms_of(record.hlc),
+        "own": record.origin == node.identity.public,
+    }
+
+
+async def search_persons(request: web.Request) -> web.StreamResponse:
+    node = _node(request)
+    text = check_text(request.query.get("q", ""), "q", max_chars=MAX_ANPI_QUERY_CHARS)
+    found = await node.store.search_persons(query_keys(text), MAX_ANPI_RESULTS, node.wall_ms())
+    rows = []
+    for person in found:
+        record = await node.store.get_person(person.person_id)
+        if record is not None:
+            rows.append({**_person_json(node, record), "status": person.status.name.lower()})
+    return web.json_response({"persons": rows, "now_ms": node.wall_ms()})
+
+
+def _registration(node: Node, data: dict[str, Any], person_id: str) -> PersonBody:
+    """The portal's registration rules, applied to the staff form's JSON."""
+    form = {k: data.get(k, "") for k in ("family", "given", "reading", "district", "contact")}
+    form = {k: v if isinstance(v, str) else "" for k, v in form.items()}
+    age = data.get("age", "")
+    form["age"] = str(age) if isinstance(age, int | str) and not isinstance(age, bool) else "?"
+    form["consent"] = "yes" if data.get("consent") is True else ""
+    this_year = datetime.fromtimestamp(node.wall_ms() / 1000, tz=UTC).year
+    reg = registration_from_form(form, this_year)
+    keys = node.config.node.authority_keys
+    if not keys and (reg.contact or not reg.consent):
+        raise InputError(
+            "needs_city_hall", "consent", "without city hall's key only a listed entry is possible"
+        )
+    return _validated(
+        new_person(
+            person_id=person_id,
+            family_name=reg.family_name,
+            given_name=reg.given_name,
+            reading=reg.reading,
+            age=reg.age,
+            birth_year=reg.birth_year,
+            home_district=reg.district,
+            contact=reg.contact,
+            shelter=node.config.shelter.id,
+            consent=reg.consent,
+            authority_key=bytes.fromhex(keys[0]) if keys else None,
+        )
+    )
+
+
+async def add_person(request: web.Request) -> web.StreamResponse:
+    node = _node(request)
+    body = _registration(node, await read_json(request), new_person_id(os.urandom(8)))
+    record = await node.publish(body)
+    log.info("staff at %s: safety registration %s entered", request.remote, body.person_id)
+    return web.json_response(
+        {
+            **_record_ref(record),
+            "person_id": body.person_id,
+            "public": body.public,
+            "erase_code": format_code(erase_code(node.identity, body.person_id)),
+        },
+        status=201,
+    )
+
+
+async def _own_person(node: Node, person_id: str) -> Record:
+    record = await node.store.get_person(person_id)
+    if record is None or not isinstance(record.body, PersonBody) or record.body.deleted:
+        raise InputError("not_found", "person_id", "no such registration")
+    if record.origin != node.identity.public:
+        raise InputError(
+            "forbidden", "person_id", "only the shelter that entered a registration can change it"
+        )
+    return record
+
+
+async def correct_person(request: web.Request) -> web.StreamResponse:
+    node = _node(request)
+    person_id = request.match_info["person_id"]
+    await _own_person(node, person_id)
+    body = _registration(node, await read_json(request), person_id)
+    record = await node.publish(body)
+    log.info("staff at %s: safety registration %s corrected", request.remote, person_id)
+    return web.json_response(
+        {**_record_ref(record), "person_id": person_id, "public": body.public}, status=201
+    )
+
+
+async def set_consent(request: web.Request) -> web.StreamResponse:
+    node = _node(request)
+    person_id = request.match_info["person_id"]
+    current = await _own_person(node, person_id)
+    data = await read_json(request)
+    if data.get("public") is not False:
+        raise InputError(
+            "invalid",
+            "public",
+            "only withdrawing consent is possible here; to list a person, enter them again",
+        )
+    body = current.body
+    assert isinstance(body, PersonBody)
+    if not body.public:
+        return web.json_response({"person_id": person_id, "public": False})
+    form = {
+        "family": body.family_name,
+        "given": body.given_name,
+        "reading": body.alternate_names,
+        "district": body.home_district,
+        "age": body.age if body.age >= 0 else (body.birth_year or ""),
+        "consent": False,
+    }
+    # A node cannot open what was sealed to city hall, so contact details given with the
+    # listed record are not carried over; staff enter them again with a correction.
+    record = await node.publish(_registration(node, form, person_id))
+    log.info("staff at %s: safety registration %s unlisted", request.remote, person_id)
+    return web.json_response(
+        {**_record_ref(record), "person_id": person_id, "public": False}, status=201
+    )
+
+
 def install_node_api(app: web.Application, node: Node) -> None:
     """Add the node's staff endpoints (``admin.api.install_admin_api`` must come first)."""
     assert app[NODE_KEY] is node
@@ -382,3 +544,7 @@ def install_node_api(app: web.Application, node: Node) -> None:
     app.router.add_post("/api/shelter/notices/{notice_id}/withdraw", withdraw_notice)
     app.router.add_get("/api/shelter/status", get_status)
     app.router.add_post("/api/shelter/status", post_status)
+    app.router.add_get("/api/anpi/search", search_persons)
+    app.router.add_post("/api/anpi/persons", add_person)
+    app.router.add_post("/api/anpi/persons/{person_id}", correct_person)
+    app.router.add_post("/api/anpi/persons/{person_id}/consent", set_consent)

@@ -17,6 +17,7 @@ from shelterkit.model.kinds import (
     ModerationBody,
     NeedLevel,
     NoticeBody,
+    PersonBody,
     PostBody,
     StatusBody,
 )
@@ -58,6 +59,10 @@ ENDPOINTS = [
     ("POST", "/api/shelter/notices/n1/withdraw"),
     ("GET", "/api/shelter/status"),
     ("POST", "/api/shelter/status"),
+    ("GET", "/api/anpi/search?q=x"),
+    ("POST", "/api/anpi/persons"),
+    ("POST", "/api/anpi/persons/p1"),
+    ("POST", "/api/anpi/persons/p1/consent"),
 ]
 
 
@@ -218,3 +223,100 @@ async def test_bad_status_rejected(api: TestClient, node: Node, payload: dict) -
     resp = await api.post("/api/shelter/status", headers=auth(), json=payload)
     assert resp.status == 400 and (await resp.json())["detail"]
     assert b"S" + node.identity.public not in node.heads
+
+
+# -- safety registrations ------------------------------------------------------------------
+
+
+async def search(api: TestClient, q: str) -> list[dict]:
+    resp = await api.get("/api/anpi/search", params={"q": q}, headers=auth())
+    assert resp.status == 200, await resp.text()
+    return (await resp.json())["persons"]
+
+
+LISTED = {
+    "family": "山田",
+    "given": "花子",
+    "reading": "やまだ はなこ",
+    "age": 82,
+    "district": "中央二丁目",
+    "consent": True,
+}
+
+
+async def test_staff_enter_a_listed_person(api: TestClient, node: Node) -> None:
+    resp = await api.post("/api/anpi/persons", headers=auth(), json=LISTED)
+    assert resp.status == 201, await resp.text()
+    answer = await resp.json()
+    assert answer["public"] and len(answer["erase_code"]) >= 12
+    record = await latest(node, Kind.PERSON)
+    body = record.body
+    assert isinstance(body, PersonBody)
+    assert (body.family_name, body.given_name, body.age, body.shelter) == (
+        "山田",
+        "花子",
+        82,
+        "S01",
+    )
+    (found,) = await search(api, "やまだ")
+    assert found["person_id"] == answer["person_id"] and found["own"] and found["age"] == 82
+
+
+async def test_staff_enter_an_unlisted_person_sealed(api: TestClient, node: Node) -> None:
+    payload = {**LISTED, "consent": False, "contact": "090-0000-0000"}
+    resp = await api.post("/api/anpi/persons", headers=auth(), json=payload)
+    assert resp.status == 201
+    body = (await latest(node, Kind.PERSON)).body
+    assert not body.public and body.family_name == "" and body.contact_sealed
+    assert await search(api, "山田") == []
+
+
+async def test_staff_correct_a_registration(api: TestClient, node: Node) -> None:
+    person_id = (await (await api.post("/api/anpi/persons", headers=auth(), json=LISTED)).json())[
+        "person_id"
+    ]
+    resp = await api.post(
+        f"/api/anpi/persons/{person_id}", headers=auth(), json={**LISTED, "age": 83}
+    )
+    assert resp.status == 201, await resp.text()
+    body = (await latest(node, Kind.PERSON)).body
+    assert body.person_id == person_id and body.age == 83
+    (found,) = await search(api, "山田")
+    assert found["age"] == 83
+    resp = await api.post("/api/anpi/persons/nobody", headers=auth(), json=LISTED)
+    assert resp.status == 404
+
+
+async def test_staff_withdraw_consent(api: TestClient, node: Node) -> None:
+    person_id = (await (await api.post("/api/anpi/persons", headers=auth(), json=LISTED)).json())[
+        "person_id"
+    ]
+    resp = await api.post(
+        f"/api/anpi/persons/{person_id}/consent", headers=auth(), json={"public": True}
+    )
+    assert resp.status == 400  # listing a sealed person needs the details again
+    resp = await api.post(
+        f"/api/anpi/persons/{person_id}/consent", headers=auth(), json={"public": False}
+    )
+    assert resp.status == 201, await resp.text()
+    body = (await latest(node, Kind.PERSON)).body
+    assert body.person_id == person_id and not body.public
+    assert body.family_name == "" and body.contact_sealed
+    assert await search(api, "山田") == []
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {},
+        {"family": "", "given": ""},
+        {"family": "山田", "age": "old"},
+        {"family": "山田", "age": 500},
+        {"family": "山田", "reading": "山田"},
+        {"family": "<script>"},
+    ],
+)
+async def test_bad_registration_rejected(api: TestClient, node: Node, payload: dict) -> None:
+    resp = await api.post("/api/anpi/persons", headers=auth(), json=payload)
+    assert resp.status == 400, await resp.text()
+    assert not await node.store.heads([Kind.PERSON])

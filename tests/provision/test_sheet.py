@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import shutil
+import struct
 import subprocess
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from shelterkit.provision.sheet import (
     SheetText,
@@ -103,8 +106,58 @@ def test_sheet_is_a4_and_stable(tmp_path: Path) -> None:
 
 
 def test_sheet_png_has_print_resolution(provisioned: Provisioned) -> None:
-    from PIL import Image
-
     with Image.open(provisioned.out / "bundles/S01/sheet.png") as image:
         assert image.size == (2480, 3508)
         assert tuple(round(v) for v in image.info["dpi"]) == (300, 300)
+
+
+def pdf_page(pdf: bytes, index: int = 0) -> Image.Image:
+    """The ``index``-th page image of a PDF written by ``sheet_pdf``, without a PDF renderer.
+
+    Each page is one bilevel image in a CCITT group 4 stream; wrapped in a minimal TIFF
+    (the same compression), Pillow decodes it. ``BlackIs1 true`` in the PDF means the
+    stream's white runs are the page's black pixels: photometric BlackIsZero here.
+    """
+    found = list(re.finditer(rb"/Subtype /Image(.*?)>>\s*stream\r?\n", pdf, re.S))
+    match = found[index]
+    head = match.group(1)
+    assert b"/CCITTFaxDecode" in head and b"/K -1" in head and b"/BlackIs1 true" in head
+
+    def number(key: bytes) -> int:
+        found_number = re.search(rb"/" + key + rb" (\d+)", head)
+        assert found_number is not None
+        return int(found_number.group(1))
+
+    width, height, length = number(b"Width"), number(b"Height"), number(b"Length")
+    data = pdf[match.end() : match.end() + length]
+    tags = [  # (tag, type: 3 = SHORT, 4 = LONG, value)
+        (256, 3, width),
+        (257, 3, height),
+        (258, 3, 1),  # bits per sample
+        (259, 3, 4),  # compression: CCITT group 4
+        (262, 3, 1),  # photometric: BlackIsZero
+        (273, 4, 8 + 2 + 12 * 8 + 4),  # strip offset: right after the IFD
+        (278, 3, height),  # rows per strip
+        (279, 4, length),  # strip byte count
+    ]
+    ifd = struct.pack("<H", len(tags))
+    for tag, kind, value in tags:
+        ifd += struct.pack(
+            "<HHIHH" if kind == 3 else "<HHII", tag, kind, 1, value, *([0] * (kind == 3))
+        )
+    tiff = b"II*\x00" + struct.pack("<I", 8) + ifd + struct.pack("<I", 0) + data
+    image = Image.open(io.BytesIO(tiff))
+    image.load()
+    return image.convert("L")
+
+
+@needs_zbar
+def test_printed_pdf_qr_codes_decode(provisioned: Provisioned, tmp_path: Path) -> None:
+    manifest = json.loads((provisioned.out / "bundles/S02/bundle.json").read_text("utf-8"))
+    expected = sorted([f"WIFI:T:nopass;S:{manifest['ssid']};;".encode(), b"http://shelter.lan/"])
+    page = tmp_path / "page.png"
+    pdf_page((provisioned.out / "bundles/S02/sheet.pdf").read_bytes()).save(page)
+    assert sorted(decode_qr(page)) == expected
+    # the same page in the city's print-all file (S02 is the inventory's second row)
+    pdf_page((provisioned.out / "sheets.pdf").read_bytes(), 1).save(page)
+    assert sorted(decode_qr(page)) == expected

@@ -67,6 +67,7 @@ def _verify_root(tmp_path: Path) -> Path:
         path.chmod(0o755)
     shutil.copy(REPO / "systemd/shelterkit-node.service", units)
     shutil.copy(FILES / "shelterkit-firstboot.service", units)
+    shutil.copy(FILES / "shelterkit-net.service", units)
     (units / "shelterkit-node.service.d").mkdir()
     shutil.copy(
         FILES / "shelterkit-node-image.conf", units / "shelterkit-node.service.d/image.conf"
@@ -74,7 +75,9 @@ def _verify_root(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.mark.parametrize("unit", ["shelterkit-firstboot.service", "shelterkit-node.service"])
+@pytest.mark.parametrize(
+    "unit", ["shelterkit-firstboot.service", "shelterkit-net.service", "shelterkit-node.service"]
+)
 def test_systemd_analyze_verify_without_warnings(tmp_path: Path, unit: str) -> None:
     analyze = need_tool("systemd-analyze")
     root = _verify_root(tmp_path)

@@ -17,4 +17,8 @@ install -d -m 0755 "${ROOTFS_DIR}/etc/systemd/system/shelterkit-node.service.d"
 install -m 0644 "${files}/shelterkit-node-image.conf" \
   "${ROOTFS_DIR}/etc/systemd/system/shelterkit-node.service.d/image.conf"
 install -m 0644 "${files}/shelterkit-firstboot.service" "${ROOTFS_DIR}/etc/systemd/system/"
+install -m 0644 "${files}/shelterkit-net.service" "${ROOTFS_DIR}/etc/systemd/system/"
+install -d -m 0755 "${ROOTFS_DIR}/etc/NetworkManager/conf.d"
+install -m 0644 "${files}/networkmanager-shelterkit.conf" \
+  "${ROOTFS_DIR}/etc/NetworkManager/conf.d/shelterkit.conf"
 install -m 0755 "${files}/shelterkit-firstboot" "${ROOTFS_DIR}/usr/local/sbin/"

@@ -17,4 +17,4 @@ python3 -m venv /opt/shelterkit/.venv
 # Debian ships hostapd masked until it has a configuration: the bundle brings one
 systemctl unmask hostapd.service
 systemctl enable hostapd.service dnsmasq.service nftables.service avahi-daemon.service
-systemctl enable shelterkit-node.service shelterkit-firstboot.service
+systemctl enable shelterkit-node.service shelterkit-net.service shelterkit-firstboot.service

@@ -72,6 +72,7 @@ DELETE_BURST = 3
 DELETE_INTERVAL_S = 120
 # Results shown per search (the store caps at 20 whatever is asked).
 SEARCH_RESULTS_SHOWN = 10
+# A family and given name with their reading fit; anything longer is not a name.
 MAX_QUERY_CHARS = 60
 # Combining marks allowed in a row inside a name: Thai or Vietnamese stack up to three;
 # more is "Zalgo" text meant to overflow lines.

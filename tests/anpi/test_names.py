@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shelterkit.errors import InputError
-from shelterkit.model.names import fold, matches, query_keys, search_terms
+from shelterkit.model.names import (
+    MAX_KEY_CHARS,
+    MAX_TERMS_PER_PERSON,
+    fold,
+    matches,
+    query_keys,
+    search_terms,
+)
 
 
 @pytest.mark.parametrize(
@@ -76,3 +85,20 @@ def test_short_or_wildcard_query_rejected(query: str) -> None:
     with pytest.raises(InputError) as exc:
         query_keys(query)
     assert exc.value.code == "too_short"
+
+
+@given(st.text(max_size=80))
+@settings(max_examples=500, deadline=None)
+def test_fold_is_total_bounded_and_idempotent(text: str) -> None:
+    key = fold(text)
+    assert len(key) <= MAX_KEY_CHARS
+    assert fold(key) == key
+    assert all(not c.isspace() for c in key)
+
+
+@given(st.text(max_size=50), st.text(max_size=50), st.text(max_size=50))
+@settings(max_examples=200, deadline=None)
+def test_terms_are_bounded(family: str, given_name: str, reading: str) -> None:
+    terms = search_terms("", family, given_name, reading)
+    assert len(terms) <= MAX_TERMS_PER_PERSON
+    assert all(0 < len(t) <= MAX_KEY_CHARS for t in terms)

@@ -10,7 +10,8 @@ is wrong or expired, a banner says so in plain words and the last data stays on 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any, ClassVar
 
 from textual import work
@@ -27,18 +28,23 @@ from shelterkit.tui.labels import label, other_language
 from shelterkit.tui.messages import (
     AlertConfirmed,
     AlertDrafted,
+    ConsentWithdrawn,
     ModerationChosen,
     NoticeComposed,
     NoticeWithdrawalConfirmed,
+    PersonEntered,
+    PersonSearched,
     StatusEntered,
 )
 from shelterkit.tui.panes import (
     AlertsPane,
     BoardPane,
     FleetPane,
+    IncrementalTable,
     NodePane,
     NoticesPane,
     Pane,
+    SafetyPane,
     StatusPane,
 )
 
@@ -46,7 +52,7 @@ from shelterkit.tui.panes import (
 # one small JSON request per poll is nothing for a Pi).
 POLL_INTERVAL_S = 3.0
 HUB_PANES = ("fleet", "node", "alerts")
-NODE_PANES = ("node", "board", "status", "notices")
+NODE_PANES = ("node", "board", "status", "notices", "safety")
 
 
 def wall_ms() -> int:
@@ -77,6 +83,7 @@ class StaffApp(App[None]):
         Binding("4", "show('status')", "key.status"),
         Binding("5", "show('notices')", "key.notices"),
         Binding("6", "show('alerts')", "key.alerts"),
+        Binding("7", "show('safety')", "key.safety"),
         Binding("l", "language", "key.lang"),
         Binding("r", "poll", "key.refresh", show=False),
         Binding("t", "next_target", "key.target"),
@@ -125,6 +132,7 @@ class StaffApp(App[None]):
             yield StatusPane(id="status").data_bind(StaffApp.lang)
             yield NoticesPane(id="notices").data_bind(StaffApp.lang)
             yield AlertsPane(id="alerts").data_bind(StaffApp.lang)
+            yield SafetyPane(id="safety").data_bind(StaffApp.lang)
         yield LabelledFooter(compact=True)
 
     def on_mount(self) -> None:
@@ -163,7 +171,9 @@ class StaffApp(App[None]):
         self.refresh_bindings()
 
     def action_leave_field(self) -> None:
-        self.set_focus(None)
+        """Out of a field: to the screen's table (its keys work there), or to nothing."""
+        tables = self.query_one(f"#{self.pane}", Pane).query(IncrementalTable)
+        self.set_focus(tables.first() if tables else None)
 
     def action_show(self, pane: str) -> None:
         if pane not in self.panes_for_role():
@@ -258,13 +268,17 @@ class StaffApp(App[None]):
                 self.refresh_bindings()
                 self.action_show("fleet" if self.role == "hub" else "node")
             pane = self.pane
-            fetch = {
+            fetch: Callable[[], Awaitable[dict[str, Any]]] | None = {
                 "fleet": client.fleet,
                 "node": client.node,
                 "board": client.board,
                 "status": client.shelter_status,
                 "notices": client.notices,
             }.get(pane)
+            if pane == "safety":
+                query = self.query_one(SafetyPane).query_text
+                if query:
+                    fetch = partial(client.search_persons, query)
             if fetch is not None:
                 data = await fetch()
                 if client is self.client:
@@ -308,6 +322,32 @@ class StaffApp(App[None]):
     @work(group="act")
     async def on_notice_withdrawal_confirmed(self, message: NoticeWithdrawalConfirmed) -> None:
         await self._act(self.client.withdraw_notice(message.notice_id), "notices.withdrawn_ok")
+
+    def on_person_searched(self, message: PersonSearched) -> None:
+        self.action_poll()
+
+    @work(group="act")
+    async def on_person_entered(self, message: PersonEntered) -> None:
+        if message.person_id:
+            call = self.client.correct_person(message.person_id, message.fields)
+            await self._act(call, "safety.corrected_ok")
+            return
+        try:
+            result = await self.client.add_person(message.fields)
+        except AdminError as exc:
+            self.notify(self.error_text(exc), severity="error")
+            return
+        text = label(
+            "safety.added_ok",
+            self.lang,
+            person_id=result.get("person_id", ""),
+            code=result.get("erase_code", ""),
+        )
+        self.notify(text, timeout=60)  # long enough to copy it onto paper
+
+    @work(group="act")
+    async def on_consent_withdrawn(self, message: ConsentWithdrawn) -> None:
+        await self._act(self.client.withdraw_consent(message.person_id), "safety.unlisted_ok")
 
     @work(group="act")
     async def on_alert_drafted(self, message: AlertDrafted) -> None:

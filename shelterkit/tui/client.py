@@ -61,6 +61,10 @@ class Admin(Protocol):
     async def send_status(self, status: dict[str, Any]) -> dict[str, Any]: ...
     async def preview_alert(self, alert: dict[str, Any]) -> dict[str, Any]: ...
     async def issue_alert(self, alert: dict[str, Any]) -> dict[str, Any]: ...
+    async def search_persons(self, query: str) -> dict[str, Any]: ...
+    async def add_person(self, fields: dict[str, Any]) -> dict[str, Any]: ...
+    async def correct_person(self, person_id: str, fields: dict[str, Any]) -> dict[str, Any]: ...
+    async def withdraw_consent(self, person_id: str) -> dict[str, Any]: ...
     async def close(self) -> None: ...
 
 
@@ -139,6 +143,19 @@ class AdminClient:
 
     async def issue_alert(self, alert: dict[str, Any]) -> dict[str, Any]:
         return await self._call("POST", "api/alerts", alert)
+
+    async def search_persons(self, query: str) -> dict[str, Any]:
+        return await self._call("GET", f"api/anpi/search?q={quote(query)}")
+
+    async def add_person(self, fields: dict[str, Any]) -> dict[str, Any]:
+        return await self._call("POST", "api/anpi/persons", fields)
+
+    async def correct_person(self, person_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+        return await self._call("POST", f"api/anpi/persons/{quote(person_id, safe='')}", fields)
+
+    async def withdraw_consent(self, person_id: str) -> dict[str, Any]:
+        path = f"api/anpi/persons/{quote(person_id, safe='')}/consent"
+        return await self._call("POST", path, {"public": False})
 
 
 def _why(exc: aiohttp.ClientError) -> str:

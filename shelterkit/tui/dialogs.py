@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Static
+from textual.widgets import Button, Input, Select, Static
 
 from shelterkit.tui.labels import label
 
@@ -116,6 +116,75 @@ class NoticeDialog(ModalScreen[dict[str, Any] | None]):
             title["en"] = values["title_en"]
         text = {"ja": values["text_ja"]} if values["text_ja"] else {}
         self.dismiss({"title": title, "text": text})
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+PERSON_FIELDS = (
+    ("family", "safety.family", 40),
+    ("given", "safety.given", 40),
+    ("reading", "safety.reading", 40),
+    ("age", "safety.age", 4),
+    ("district", "safety.district", 60),
+    ("contact", "safety.contact", 200),
+)
+
+
+class PersonDialog(ModalScreen[dict[str, Any] | None]):
+    """A safety registration entered by staff, or corrected; Enter in a field sends it."""
+
+    AUTO_FOCUS = "#person-family"
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", show=False)]
+
+    def __init__(self, lang: str, current: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        self.lang = lang
+        self.current = current or {}
+
+    def compose(self) -> ComposeResult:
+        title = "safety.edit" if self.current else "safety.new"
+        with Vertical(classes="dialog"):
+            yield Static(label(title, self.lang), classes="dialog-title")
+            for field, key, cap in PERSON_FIELDS:
+                with Horizontal(classes="dialog-row"):
+                    yield Static(label(key, self.lang), classes="dialog-field")
+                    yield Input(
+                        str(self.current.get(field, "")),
+                        id=f"person-{field}",
+                        compact=True,
+                        max_length=cap,
+                    )
+            with Horizontal(classes="dialog-row"):
+                yield Static(label("safety.consent", self.lang), classes="dialog-field")
+                yield Select(
+                    [
+                        (label("safety.consent.no", self.lang), False),
+                        (label("safety.consent.yes", self.lang), True),
+                    ],
+                    value=bool(self.current.get("consent", False)),
+                    allow_blank=False,
+                    compact=True,
+                    id="person-consent",
+                )
+            yield Static("", id="dialog-error", classes="dialog-error")
+            yield Static(
+                f"Enter {label('dialog.ok', self.lang)}   Esc {label('dialog.cancel', self.lang)}",
+                classes="dialog-keys",
+            )
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        fields: dict[str, Any] = {
+            field: self.query_one(f"#person-{field}", Input).value.strip()
+            for field, _, _ in PERSON_FIELDS
+        }
+        if not fields["family"] and not fields["given"]:
+            self.query_one("#dialog-error", Static).update(label("dialog.required", self.lang))
+            self.query_one("#person-family", Input).focus()
+            return
+        fields["consent"] = self.query_one("#person-consent", Select).value is True
+        self.dismiss(fields)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -55,3 +55,25 @@ class AlertConfirmed(Message):
     """City-hall staff confirmed issuing the previewed alert."""
 
     alert: dict[str, Any]
+
+
+@dataclass
+class PersonSearched(Message):
+    """Staff searched the safety registrations by name."""
+
+    query: str
+
+
+@dataclass
+class PersonEntered(Message):
+    """Staff entered (``person_id`` empty) or corrected a safety registration."""
+
+    person_id: str
+    fields: dict[str, Any]
+
+
+@dataclass
+class ConsentWithdrawn(Message):
+    """Staff confirmed that a person no longer wants to be listed."""
+
+    person_id: str

@@ -20,7 +20,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Button, DataTable, Input, Select, Static
 
-from shelterkit.tui.dialogs import ConfirmDialog, NoticeDialog, ReasonDialog
+from shelterkit.tui.dialogs import ConfirmDialog, NoticeDialog, PersonDialog, ReasonDialog
 from shelterkit.tui.formatting import (
     NEED_LEVELS,
     NEED_NAMES,
@@ -42,9 +42,12 @@ from shelterkit.tui.labels import label
 from shelterkit.tui.messages import (
     AlertConfirmed,
     AlertDrafted,
+    ConsentWithdrawn,
     ModerationChosen,
     NoticeComposed,
     NoticeWithdrawalConfirmed,
+    PersonEntered,
+    PersonSearched,
     StatusEntered,
 )
 
@@ -743,3 +746,119 @@ class AlertsPane(Pane):
         self._previewed = None
         self.preview = None
         self.query_one("#alert-headline_ja", Input).focus()
+
+
+# -- safety registrations -------------------------------------------------------------------
+
+SAFETY_COLUMNS = ("name", "reading", "age", "district", "shelter", "updated")
+
+
+def age_or_year(person: dict[str, Any]) -> str:
+    if person.get("age", -1) >= 0:
+        return str(person["age"])
+    return str(person["birth_year"]) if person.get("birth_year") else "—"
+
+
+class SafetyPane(Pane):
+    """Search the listed registrations; ``n`` registers someone without a phone, ``e``
+    corrects and ``c`` un-lists a registration this shelter entered."""
+
+    FOCUS = "#safety-q"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("n", "register", "key.new_person"),
+        Binding("e", "correct", "key.correct"),
+        Binding("c", "unlist", "key.unlist"),
+    ]
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.query_text = ""
+
+    def compose(self) -> ComposeResult:
+        yield caption("safety.title", self.lang, "pane-title")
+        with Horizontal(classes="form-row"):
+            yield caption("safety.search", self.lang, "field-label wide")
+            yield Input(id="safety-q", compact=True, max_length=60)
+        yield IncrementalTable(SAFETY_COLUMNS, id="safety-table")
+        yield Static("", id="safety-note")
+
+    def _selected(self) -> dict[str, Any] | None:
+        key = self.query_one(IncrementalTable).selected_key()
+        persons = (self.data or {}).get("persons", [])
+        return next((p for p in persons if p["person_id"] == key), None)
+
+    def render_data(self) -> None:
+        lang = self.lang
+        persons = (self.data or {}).get("persons", [])
+        now = self.now_ms()
+        rows = [
+            (
+                p["person_id"],
+                (
+                    clip(p.get("name", ""), 16),
+                    clip(p.get("reading", ""), 16),
+                    age_or_year(p),
+                    clip(p.get("district", ""), 12),
+                    Text(p.get("shelter", ""), style="" if p.get("own") else "dim"),
+                    age_text(p.get("time_ms"), now, lang),
+                ),
+            )
+            for p in persons
+        ]
+        self.query_one(IncrementalTable).show_rows(
+            rows, lang, lambda col: label(f"safety.col.{col}", lang)
+        )
+        note = "safety.none" if self.data is not None and not rows else "safety.hint"
+        self.query_one("#safety-note", Static).update(label(note, lang))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.query_text = event.value.strip()
+        if self.query_text:
+            self.post_message(PersonSearched(self.query_text))
+            self.query_one(IncrementalTable).focus()
+
+    def action_register(self) -> None:
+        def entered(fields: dict[str, Any] | None) -> None:
+            if fields:
+                self.post_message(PersonEntered("", fields))
+
+        self.app.push_screen(PersonDialog(self.lang), entered)
+
+    def _own_selected(self) -> dict[str, Any] | None:
+        person = self._selected()
+        if person is not None and not person.get("own"):
+            self.notify(label("safety.other", self.lang), severity="warning")
+            return None
+        return person
+
+    def action_correct(self) -> None:
+        person = self._own_selected()
+        if person is None:
+            return
+        current = {
+            "family": person.get("family_name", ""),
+            "given": person.get("given_name", ""),
+            "reading": person.get("reading", ""),
+            "age": age_or_year(person).replace("—", ""),
+            "district": person.get("district", ""),
+            "consent": bool(person.get("public")),
+        }
+
+        def entered(fields: dict[str, Any] | None) -> None:
+            if fields:
+                self.post_message(PersonEntered(person["person_id"], fields))
+
+        self.app.push_screen(PersonDialog(self.lang, current), entered)
+
+    def action_unlist(self) -> None:
+        person = self._own_selected()
+        if person is None:
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.post_message(ConsentWithdrawn(person["person_id"]))
+
+        question = label("safety.unlist_q", self.lang, name=person.get("name", ""))
+        self.app.push_screen(ConfirmDialog(question, self.lang), confirmed)

@@ -171,6 +171,39 @@ NOTICES = [
     },
 ]
 
+PERSONS = [
+    {
+        "person_id": "p7k2mq4xhw3a",
+        "public": True,
+        "family_name": "山田",
+        "given_name": "花子",
+        "reading": "やまだ はなこ",
+        "age": 82,
+        "birth_year": 0,
+        "district": "中央二丁目",
+        "shelter": "S01",
+        "name": "山田 花子",
+        "time_ms": NOW_MS - 12 * MIN,
+        "own": True,
+        "status": "none",
+    },
+    {
+        "person_id": "q9r3st5uvw6b",
+        "public": True,
+        "family_name": "山田",
+        "given_name": "太郎",
+        "reading": "やまだ たろう",
+        "age": -1,
+        "birth_year": 1950,
+        "district": "境",
+        "shelter": "S02",
+        "name": "山田 太郎",
+        "time_ms": NOW_MS - 2 * 3600_000,
+        "own": False,
+        "status": "believed_alive",
+    },
+]
+
 STATUS = {
     "shelter": "S01",
     "status": {
@@ -204,6 +237,7 @@ class FakeAdmin:
         self.posts = copy.deepcopy(POSTS)
         self.notice_list = copy.deepcopy(NOTICES)
         self.current_status = copy.deepcopy(STATUS)
+        self.persons = copy.deepcopy(PERSONS)
         self.closed = False
 
     async def _answer(self, name: str, arg: Any, value: dict[str, Any]) -> dict[str, Any]:
@@ -284,6 +318,27 @@ class FakeAdmin:
 
     async def issue_alert(self, alert: dict[str, Any]) -> dict[str, Any]:
         return await self._answer("issue_alert", alert, {"identifier": "urn:shelterkit:test:1"})
+
+    async def search_persons(self, query: str) -> dict[str, Any]:
+        found = [p for p in self.persons if query in p["name"] + p["reading"] and p["public"]]
+        return await self._answer("search_persons", query, {"persons": found, "now_ms": NOW_MS})
+
+    async def add_person(self, fields: dict[str, Any]) -> dict[str, Any]:
+        answer = {
+            "person_id": "n3w4p5e6r7s8",
+            "public": fields["consent"],
+            "erase_code": "abcd-efgh-ijkl",
+        }
+        return await self._answer("add_person", fields, answer)
+
+    async def correct_person(self, person_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+        return await self._answer("correct_person", (person_id, fields), {"person_id": person_id})
+
+    async def withdraw_consent(self, person_id: str) -> dict[str, Any]:
+        for p in self.persons:
+            if p["person_id"] == person_id:
+                p["public"] = False
+        return await self._answer("withdraw_consent", person_id, {"person_id": person_id})
 
     async def close(self) -> None:
         self.closed = True

@@ -9,7 +9,7 @@ from textual.pilot import Pilot
 from textual.widgets import ContentSwitcher, DataTable, Input, Select, Static
 
 from shelterkit.tui.client import Refused, Unreachable
-from shelterkit.tui.dialogs import ConfirmDialog, NoticeDialog, ReasonDialog
+from shelterkit.tui.dialogs import ConfirmDialog, NoticeDialog, PersonDialog, ReasonDialog
 from shelterkit.tui.panes import AlertsPane, FleetPane, IncrementalTable
 from tests.tui.fake import FLEET, NOW_MS, fake_app
 
@@ -535,3 +535,112 @@ async def test_quit_key() -> None:
         await pilot.pause()
     assert fake.closed
     assert NOW_MS  # the fake's clock is fixed
+
+
+# -- safety registrations --------------------------------------------------------------------
+
+
+async def search_safety(pilot: Pilot, query: str = "やまだ") -> DataTable:
+    await settle(pilot)
+    await pilot.press("7")
+    await settle(pilot)
+    assert pane(pilot) == "safety"
+    await type_text(pilot, query)
+    await pilot.press("enter")
+    await settle(pilot)
+    return pilot.app.query_one("#safety-table", DataTable)
+
+
+async def test_search_safety_registrations() -> None:
+    app, fake = fake_app("node")
+    async with app.run_test(size=SIZE) as pilot:
+        table = await search_safety(pilot)
+        assert fake.called("search_persons")[-1] == "やまだ"
+        assert column(table, 0) == ["山田 花子", "山田 太郎"]
+        assert column(table, 2) == ["82", "1950"]
+        assert app.focused is table
+        fake.calls.clear()
+        await pilot.press("r")  # a refresh repeats the search
+        await settle(pilot)
+        assert fake.called("search_persons") == ["やまだ"]
+
+
+async def test_register_someone_without_a_phone() -> None:
+    app, fake = fake_app("node")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("7")
+        await settle(pilot)
+        await pilot.press("escape", "n")
+        await pilot.pause()
+        assert isinstance(app.screen, PersonDialog)
+        await type_text(pilot, "Sato")
+        await pilot.press("tab")
+        await type_text(pilot, "Ichiro")
+        await pilot.press("tab", "tab")
+        await type_text(pilot, "77")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert fake.called("add_person") == [
+            {
+                "family": "Sato",
+                "given": "Ichiro",
+                "reading": "",
+                "age": "77",
+                "district": "",
+                "contact": "",
+                "consent": False,
+            }
+        ]
+        assert any("abcd-efgh-ijkl" in str(n.message) for n in app._notifications)
+
+
+async def test_a_registration_needs_a_name() -> None:
+    app, fake = fake_app("node")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("7")
+        await settle(pilot)
+        await pilot.press("escape", "n")
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, PersonDialog)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert fake.called("add_person") == []
+
+
+async def test_correct_a_registration_of_this_shelter() -> None:
+    app, fake = fake_app("node")
+    async with app.run_test(size=SIZE) as pilot:
+        await search_safety(pilot)
+        await pilot.press("e")
+        await pilot.pause()
+        assert isinstance(app.screen, PersonDialog)
+        assert app.screen.query_one("#person-family", Input).value == "山田"
+        age = app.screen.query_one("#person-age", Input)
+        age.value = "83"
+        age.focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        ((person_id, fields),) = fake.called("correct_person")
+        assert person_id == "p7k2mq4xhw3a"
+        assert fields["age"] == "83" and fields["family"] == "山田" and fields["consent"] is True
+
+
+async def test_unlist_after_confirming_and_not_other_shelters() -> None:
+    app, fake = fake_app("node")
+    async with app.run_test(size=SIZE) as pilot:
+        await search_safety(pilot)
+        await pilot.press("down", "e")  # S02's registration: not ours to change
+        await pilot.pause()
+        assert not isinstance(app.screen, PersonDialog)
+        await pilot.press("up", "c")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDialog) and "山田 花子" in app.screen.question
+        await pilot.press("y")
+        await settle(pilot)
+        assert fake.called("withdraw_consent") == ["p7k2mq4xhw3a"]
+        table = app.query_one("#safety-table", DataTable)
+        assert column(table, 0) == ["山田 太郎"]

@@ -99,3 +99,13 @@ def test_token_expired(snap_compare, size) -> None:
         fake.error = Refused("expired", "token expired", 401)
 
     assert snap(snap_compare, size, "hub", then=expired)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_safety_search(snap_compare, size) -> None:
+    assert snap(snap_compare, size, "node", "7", *"やまだ", "enter")
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_safety_register_dialog(snap_compare, size) -> None:
+    assert snap(snap_compare, size, "node", "7", "escape", "n", *"Sato")

@@ -11,11 +11,14 @@ from aiohttp import web
 from shelterkit.admin.api import read_json
 from shelterkit.errors import InputError, ProtocolError
 from shelterkit.hub.cap import MAX_CAP_BYTES, parse_cap
+from shelterkit.hub.pfif import MAX_PFIF_BYTES, export_pfif, import_pfif
+from shelterkit.hub.reports import shelter_statuses, status_csv, status_json
 from shelterkit.hub.service import Hub
 from shelterkit.model.fields import body_from_wire, body_to_wire
 from shelterkit.model.kinds import (
     AlertBody,
     Certainty,
+    Kind,
     NoticeBody,
     Severity,
     StatusBody,
@@ -24,6 +27,8 @@ from shelterkit.model.kinds import (
 from shelterkit.model.record import Record
 
 HUB_KEY = web.AppKey("hub", Hub)
+# PFIF person_record_id domain of this repository (PFIF 1.4 §2.3: "domain/unique-id").
+PFIF_DOMAIN = "shelterkit.nasukarasuyama.local"
 # An alert without an expiry stays in force for a day (CAP allows none; a forgotten
 # warning on a wall for weeks is worse than one that has to be renewed).
 DEFAULT_ALERT_TTL_S = 24 * 3600
@@ -191,11 +196,53 @@ async def post_cap(request: web.Request) -> web.StreamResponse:
     return web.json_response({"alerts": [alert]}, status=201)
 
 
+async def get_status_json(request: web.Request) -> web.StreamResponse:
+    hub = request.app[HUB_KEY]
+    rows = shelter_statuses(hub.node.heads | await hub.node.store.heads([Kind.ENROL]))
+    return web.json_response(status_json(rows, hub.node.wall_ms()))
+
+
+async def get_status_csv(request: web.Request) -> web.StreamResponse:
+    hub = request.app[HUB_KEY]
+    rows = shelter_statuses(hub.node.heads | await hub.node.store.heads([Kind.ENROL]))
+    return web.Response(
+        text=status_csv(rows),
+        content_type="text/csv",
+        charset="utf-8",
+        headers={"Content-Disposition": 'attachment; filename="shelters.csv"'},
+    )
+
+
+async def get_pfif(request: web.Request) -> web.StreamResponse:
+    """PFIF 1.4 export of everyone listed publicly (never contact details)."""
+    hub = request.app[HUB_KEY]
+    records = (await hub.node.store.heads([Kind.PERSON, Kind.NOTE])).values()
+    return web.Response(
+        body=export_pfif(list(records), domain=PFIF_DOMAIN), content_type="application/xml"
+    )
+
+
+async def post_pfif(request: web.Request) -> web.StreamResponse:
+    """PFIF 1.4 import: every person and note becomes a record signed by city hall."""
+    hub = request.app[HUB_KEY]
+    data = await request.content.read(MAX_PFIF_BYTES + 1)
+    parsed = import_pfif(data, domain=PFIF_DOMAIN)
+    for body in (*parsed.persons, *parsed.notes):
+        await hub.node.publish_as(hub.authority, body)
+    return web.json_response(
+        {"persons": len(parsed.persons), "notes": len(parsed.notes)}, status=201
+    )
+
+
 def install_hub_api(app: web.Application, hub: Hub) -> None:
     app[HUB_KEY] = hub
     app.router.add_get("/api/fleet", get_fleet)
     app.router.add_post("/api/alerts", post_alert)
     app.router.add_post("/api/alerts/cap", post_cap)
+    app.router.add_get("/api/status.json", get_status_json)
+    app.router.add_get("/api/status.csv", get_status_csv)
+    app.router.add_get("/api/pfif", get_pfif)
+    app.router.add_post("/api/pfif", post_pfif)
     app.router.add_post("/api/alerts/preview", preview_alert)
     app.router.add_post("/api/notices", post_notice)
     app.router.add_post("/api/enrol", post_enrol)

@@ -57,16 +57,15 @@ PI_LISTEN_HOST = "0.0.0.0"
 PI_UPLINK_INTERFACE = "eth0"
 # Host names are ``shelterkit-<id>``; avahi publishes them as <name>.local on the LAN.
 HOSTNAME_PREFIX = "shelterkit-"
+# The radio of a shelter without backhaul and of its relays: the E220-900T22S(JP) on a USB
+# serial adapter (docs/radio.md); its other settings keep the driver's defaults.
+PI_RADIO_DRIVER = "e220"
+PI_RADIO_PORT = "/dev/ttyUSB0"
 
 
 def hostname_for(shelter_id: str) -> str:
     """A DNS label for the node of ``shelter_id`` (RFC 1123: letters, digits, hyphen)."""
     return HOSTNAME_PREFIX + shelter_id.lower().replace("_", "-")
-
-
-def peer_url_for(shelter_id: str) -> str:
-    """The peer listener of a neighbouring node, found by its mDNS name on a shared LAN."""
-    return f"http://{hostname_for(shelter_id)}.local:{PI_PEER_PORT}/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,28 +81,32 @@ class NodePlan:
 
     shelter: Shelter
     hub_url: str  # empty without backhaul
-    peers: tuple[str, ...]  # shelter ids synced with directly (static [node] peers)
+    relays: tuple[str, ...]  # without backhaul: the nearest shelters with one, by radio
+    radio: bool  # without backhaul, or a relay of a shelter without
     neighbours: tuple[Neighbour, ...]  # nearest shelters by distance, for radio planning
     authority_keys: tuple[str, ...]
 
 
-def toml_document(sections: Mapping[str, Mapping[str, Any]], header: Sequence[str] = ()) -> str:
-    """A TOML document of flat sections whose values are str, int, bool or lists of str."""
+def toml_document(sections: Mapping[str, Any], header: Sequence[str] = ()) -> str:
+    """A TOML document of flat sections (a mapping, or a list of them: ``[[name]]`` tables)
+    whose values are str, int, float, bool or lists of str."""
     lines = [f"# {line}" if line else "#" for line in header]
-    for name, values in sections.items():
-        if lines:
-            lines.append("")
-        lines.append(f"[{name}]")
-        for key, value in values.items():
-            lines.append(f"{key} = {_toml_value(value)}")
+    for name, section in sections.items():
+        tables = section if isinstance(section, list) else [section]
+        for values in tables:
+            if lines:
+                lines.append("")
+            lines.append(f"[[{name}]]" if isinstance(section, list) else f"[{name}]")
+            for key, value in values.items():
+                lines.append(f"{key} = {_toml_value(value)}")
     return "\n".join(lines) + "\n"
 
 
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
+    if isinstance(value, int | float):
+        return repr(value)
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)  # a JSON string is a TOML basic string
     if isinstance(value, list | tuple):
@@ -111,7 +114,7 @@ def _toml_value(value: Any) -> str:
     raise TypeError(f"no TOML form for {type(value).__name__}")
 
 
-def node_config_sections(plan: NodePlan) -> dict[str, dict[str, Any]]:
+def node_config_sections(plan: NodePlan) -> dict[str, Any]:
     s = plan.shelter
     network: dict[str, Any] = {
         "ssid": ssid_for(s.name_ja, s.id),
@@ -120,7 +123,7 @@ def node_config_sections(plan: NodePlan) -> dict[str, dict[str, Any]]:
     }
     if s.backhaul is not Backhaul.NONE:
         network["uplink_interface"] = PI_UPLINK_INTERFACE
-    return {
+    sections: dict[str, Any] = {
         "shelter": {"id": s.id, "name_ja": s.name_ja, "name_en": s.name_en, "capacity": s.capacity},
         "node": {
             "data_dir": PI_DATA_DIR,
@@ -128,10 +131,12 @@ def node_config_sections(plan: NodePlan) -> dict[str, dict[str, Any]]:
             "peer_listen": f"{PI_LISTEN_HOST}:{PI_PEER_PORT}",
             "authority_keys": list(plan.authority_keys),
             "hub_url": plan.hub_url,
-            "peers": [peer_url_for(p) for p in plan.peers],
         },
         "network": network,
     }
+    if plan.radio:
+        sections["radio"] = [{"driver": PI_RADIO_DRIVER, "port": PI_RADIO_PORT}]
+    return sections
 
 
 def node_config_text(plan: NodePlan) -> str:
@@ -141,9 +146,11 @@ def node_config_text(plan: NodePlan) -> str:
         "Written by `shelterkit provision`; provision again rather than editing by hand.",
         f"Backhaul: {s.backhaul.value}.",
     ]
-    if plan.peers:
-        header.append("No backhaul: syncs with its nearest shelters that have one, over a")
-        header.append("shared LAN or point-to-point link: " + ", ".join(plan.peers) + ".")
+    if plan.relays:
+        header.append("No backhaul: reaches city hall by radio, through its nearest shelters")
+        header.append("with backhaul (" + ", ".join(plan.relays) + ") or other shelters between.")
+    elif plan.radio:
+        header.append("Radio relay for shelters without backhaul.")
     if plan.neighbours:
         near = ", ".join(f"{n.id} {n.km:.1f} km ({n.backhaul.value})" for n in plan.neighbours)
         header.append(f"Nearest shelters: {near}.")
@@ -181,7 +188,8 @@ def manifest_bytes(
         "ssid": ssid,
         "portal_url": portal_url,
         "hub_url": plan.hub_url,
-        "peers": list(plan.peers),
+        "relays": list(plan.relays),
+        "radio": plan.radio,
         "neighbours": [
             {"id": n.id, "km": round(n.km, 2), "backhaul": n.backhaul.value}
             for n in plan.neighbours

@@ -6,9 +6,10 @@ every node by sync as well as in the bundles. The authority's seed is read there
 written anywhere else.
 
 Re-running is idempotent: a bundle keeps its node key, enrolment record and admin secret;
-every file is rewritten only when its bytes change; the plan of a shelter (its static peers
-and nearest neighbours) is kept while every shelter it names is still in the inventory, so
-adding a shelter changes no other bundle. A shelter removed from the inventory has its node
+every file is rewritten only when its bytes change; the plan of a shelter (its relays and
+nearest neighbours) is kept while every shelter it names is still in the inventory, so
+adding a shelter changes no other bundle (except that a new shelter without backhaul gives
+its relays a radio). A shelter removed from the inventory has its node
 key revoked: the revocation goes into the hub's store and to ``revocations/<id>.rec``, and
 its bundle folder is deleted.
 
@@ -24,6 +25,7 @@ Output folder::
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -56,9 +58,10 @@ SHEETS_FILE = "sheets.pdf"
 BUNDLES_DIR = "bundles"
 REVOCATIONS_DIR = "revocations"
 STATE_FORMAT = 1
-# A shelter without backhaul syncs directly with this many of its nearest shelters that have
-# one: two, so that one broken neighbour does not cut it off (a planning choice).
-PEERS_PER_UNCOVERED_SHELTER = 2
+# A shelter without backhaul is planned with this many relays, its nearest shelters that have
+# one, which get a radio too: two, so that one broken relay does not cut it off (a planning
+# choice; the radio also reaches other shelters without backhaul in between).
+RELAYS_PER_UNCOVERED_SHELTER = 2
 # Nearest shelters listed in each bundle for radio planning (any backhaul).
 NEIGHBOURS_LISTED = 5
 # The staff-token secret (service.run.ADMIN_SECRET_BYTES).
@@ -81,7 +84,7 @@ class _Previous:
     """What an existing bundle says about itself (its manifest)."""
 
     node_key: str
-    peers: tuple[str, ...]
+    relays: tuple[str, ...]
     neighbours: tuple[str, ...]
 
 
@@ -134,8 +137,14 @@ async def provision(
         by_id = {s.id: s for s in shelters}
         created: list[str] = []
         changed: list[str] = []
-        for shelter in shelters:
-            plan = _plan(shelter, shelters, by_id, previous.get(shelter.id), hub_url, authority)
+        plans = [
+            _plan(shelter, shelters, by_id, previous.get(shelter.id), hub_url, authority)
+            for shelter in shelters
+        ]
+        relays = {r for plan in plans for r in plan.relays}
+        plans = [dataclasses.replace(p, radio=p.radio or p.shelter.id in relays) for p in plans]
+        for plan in plans:
+            shelter = plan.shelter
             if shelter.id in rotate:
                 await _revoke_bundle_key(hub, out, bundles / shelter.id)
             is_new, is_changed = await _write_bundle(hub, bundles / shelter.id, plan, random_bytes)
@@ -183,7 +192,7 @@ def _previous_bundles(bundles: Path) -> dict[str, _Previous]:
             raw = json.loads(manifest.read_text("utf-8"))
             found[manifest.parent.name] = _Previous(
                 node_key=str(raw["node_key"]),
-                peers=tuple(str(p) for p in raw["peers"]),
+                relays=tuple(str(p) for p in raw["relays"]),
                 neighbours=tuple(str(n["id"]) for n in raw["neighbours"]),
             )
         except (OSError, ValueError, KeyError, TypeError):
@@ -221,15 +230,15 @@ def _plan(
     uncovered = shelter.backhaul is Backhaul.NONE
     if (
         previous is not None
-        and still_valid(previous.peers, True)
-        and (bool(previous.peers) == uncovered)
+        and still_valid(previous.relays, True)
+        and (bool(previous.relays) == uncovered)
     ):
-        peers = previous.peers
+        relays = previous.relays
     elif uncovered:
         covered = [s for s in others if s.backhaul is not Backhaul.NONE]
-        peers = tuple(s.id for s in covered[:PEERS_PER_UNCOVERED_SHELTER])
+        relays = tuple(s.id for s in covered[:RELAYS_PER_UNCOVERED_SHELTER])
     else:
-        peers = ()
+        relays = ()
     if previous is not None and previous.neighbours and still_valid(previous.neighbours, False):
         near = [by_id[i] for i in previous.neighbours]
     else:
@@ -238,7 +247,8 @@ def _plan(
     return b.NodePlan(
         shelter=shelter,
         hub_url="" if uncovered else hub_url,
-        peers=peers,
+        relays=relays,
+        radio=uncovered,
         neighbours=neighbours,
         authority_keys=(authority,),
     )
@@ -422,7 +432,8 @@ INDEX_COLUMNS = (
     "ssid",
     "portal_url",
     "hub_url",
-    "peers",
+    "relays",
+    "radio",
     "node_key",
     "bundle",
 )
@@ -445,7 +456,8 @@ def _write_index(out: Path, shelters: list[Shelter]) -> None:
                 manifest["ssid"],
                 manifest["portal_url"],
                 manifest["hub_url"],
-                " ".join(manifest["peers"]),
+                " ".join(manifest["relays"]),
+                "yes" if manifest["radio"] else "no",
                 manifest["node_key"],
                 f"{BUNDLES_DIR}/{s.id}",
             ]
@@ -458,7 +470,7 @@ def _write_index(out: Path, shelters: list[Shelter]) -> None:
                 if re.search(r"-[0-9a-f]{16}$", path.stem)
                 else path.stem
             )
-            writer.writerow([sid, "", "", "revoked", "", "", "", "", "", "", key.hex(), ""])
+            writer.writerow([sid, "", "", "revoked", "", "", "", "", "", "", "", key.hex(), ""])
     b.write_bundle_file(out, INDEX_FILE, buffer.getvalue().encode("utf-8"))
 
 

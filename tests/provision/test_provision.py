@@ -63,6 +63,8 @@ def test_bundle_config_matches_the_inventory(provisioned: Provisioned) -> None:
     authority = authority_public(provisioned)
     shelters = read_inventory(provisioned.inventory)
     by_id = {s.id: s for s in shelters}
+    relays: set[str] = set()
+    radios: dict[str, list[tuple[str, str]]] = {}
     for s in shelters:
         folder = provisioned.out / "bundles" / s.id
         config = load_config(folder / "node.toml")
@@ -74,23 +76,29 @@ def test_bundle_config_matches_the_inventory(provisioned: Provisioned) -> None:
         assert net.ssid == ssid_for(s.name_ja, s.id)
         for name, text in render_all(net).items():
             assert (folder / "network" / name).read_text("utf-8") == text
+        manifest = json.loads((folder / "bundle.json").read_text("utf-8"))
+        assert config.node.peers == []  # neighbours on a LAN are found by zeroconf
         if s.backhaul is Backhaul.NONE:
-            assert config.node.hub_url == ""
-            assert len(config.node.peers) == 2
-            for url in config.node.peers:
-                peer = re.fullmatch(r"http://shelterkit-(s\d+)\.local:8081/", url)
-                assert peer is not None
-                assert by_id[peer.group(1).upper()].backhaul is not Backhaul.NONE
-            assert net.uplink_interface is None
+            assert config.node.hub_url == "" and net.uplink_interface is None
+            assert len(manifest["relays"]) == 2
+            for relay in manifest["relays"]:
+                assert by_id[relay].backhaul is not Backhaul.NONE
+                relays.add(relay)
         else:
-            assert config.node.hub_url == HUB_URL and config.node.peers == []
+            assert config.node.hub_url == HUB_URL and manifest["relays"] == []
             assert net.uplink_interface == "eth0"
+        radios[s.id] = [(r.driver, r.port) for r in config.radio]
         manifest = json.loads((folder / "bundle.json").read_text("utf-8"))
         assert manifest["format"] == 1 and manifest["ssid"] == net.ssid
         assert manifest["portal_url"] == "http://shelter.lan/"
         assert [n["km"] for n in manifest["neighbours"]] == sorted(
             n["km"] for n in manifest["neighbours"]
         )
+    # a radio at each shelter without backhaul and at each of their relays, none elsewhere
+    on_radio = {s.id for s in shelters if s.backhaul is Backhaul.NONE} | relays
+    assert {sid for sid, r in radios.items() if r} == on_radio
+    assert all(r == [("e220", "/dev/ttyUSB0")] for sid, r in radios.items() if sid in on_radio)
+    assert len(on_radio) > 7
 
 
 def test_enrolments_are_signed_by_the_authority(provisioned: Provisioned) -> None:
@@ -124,6 +132,7 @@ def test_index_lists_every_shelter(provisioned: Provisioned) -> None:
     assert [r["id"] for r in rows] == [s.id for s in read_inventory(provisioned.inventory)]
     assert {r["status"] for r in rows} == {"enrolled"}
     assert sum(r["hub_url"] == "" for r in rows) == 7
+    assert sum(r["relays"] != "" for r in rows) == 7
     pdf = (provisioned.out / "sheets.pdf").read_bytes()
     assert pdf.startswith(b"%PDF-") and len(re.findall(rb"/Type /Page\b", pdf)) == 48
 
@@ -284,3 +293,22 @@ def test_rotating_an_unknown_shelter_rejected(
     copy = provisioned.copy(tmp_path)
     assert copy.run("--rotate", "S99") == 2
     assert "S99 is not in" in capsys.readouterr().err
+
+
+def test_adding_an_uncovered_shelter_changes_only_its_relays(
+    provisioned: Provisioned, tmp_path: Path
+) -> None:
+    copy = provisioned.copy(tmp_path)
+    before = digest_tree(copy.out / "bundles")
+    with copy.inventory.open("a", encoding="utf-8") as f:
+        f.write("S50,山の集会所,Mountain Hall,36.6400,140.2300,community_center,60,none,7.0,no\n")
+    assert copy.run() == 0
+    manifest = json.loads((copy.out / "bundles/S50/bundle.json").read_text("utf-8"))
+    relays = set(manifest["relays"])
+    assert len(relays) == 2 and manifest["radio"] is True
+    after = digest_tree(copy.out / "bundles")
+    changed = {k.split("/")[0] for k, v in after.items() if before.get(k) != v}
+    assert "S50" in changed and changed <= {"S50"} | relays
+    for relay in relays:
+        config = load_config(copy.out / "bundles" / relay / "node.toml")
+        assert [r.driver for r in config.radio] == ["e220"]

@@ -94,6 +94,8 @@ def peer_app(node: Node, secret: bytes, roles: Role) -> web.Application:
                 "last_sync": node.last_sync_ms,
                 "clock_certain": node.clock_certain,
                 "links": {name: report() for name, report in node.link_reports.items()},
+                # full disk, quarantined database, resync hold: staff see it here (DESIGN §9)
+                "storage": node.store.health().as_json(),
             }
         )
 

@@ -53,6 +53,8 @@ def quick_check(path: Path) -> str | None:
         )
     except sqlite3.Error as exc:
         raise StorageError(f"cannot open {path}: {exc}") from exc
+    # damaged text must not stop the check: it is itself a finding
+    conn.text_factory = lambda raw: raw.decode("utf-8", "replace")
     try:
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         rows = conn.execute(f"PRAGMA quick_check({QUICK_CHECK_MAX_ERRORS})").fetchall()
@@ -60,6 +62,8 @@ def quick_check(path: Path) -> str | None:
         if getattr(exc, "sqlite_errorcode", None) in _CORRUPT_CODES:
             return str(exc)
         raise StorageError(f"cannot check {path}: {exc}") from exc
+    except UnicodeDecodeError:  # SQLite's own message quotes the damaged schema text
+        return "the schema holds damaged text"
     finally:
         conn.close()
     problems = [str(r[0]) for r in rows]

@@ -244,6 +244,8 @@ class Store:
             return list(rows)
         except sqlite3.Error as exc:
             raise _translate(exc) from exc
+        except UnicodeDecodeError as exc:  # text damaged on the card, past quick_check
+            raise StorageError("database is corrupt: undecodable text") from exc
 
     # -- writes -------------------------------------------------------------------------
 
@@ -288,7 +290,7 @@ class Store:
         sequence number is never handed out twice; the HLC's new value is persisted in the
         same transaction.
         """
-        if self._hold_own_until_ms and wall_ms < self._hold_own_until_ms:
+        if self.resync_hold_active:
             raise StorageError("rebuilding from peers after a corrupt database: try again soon")
         async with self._transaction() as db:
             stream = int(_stream_of(body))
@@ -306,6 +308,17 @@ class Store:
             )
         self._own_origins.add(identity.public)
         return record
+
+    @property
+    def resync_hold_active(self) -> bool:
+        """True while own signing waits for sync after a quarantine (``RESYNC_HOLD_MS``)."""
+        if self._hold_own_until_ms and self._wall_ms() >= self._hold_own_until_ms:
+            self._hold_own_until_ms = 0
+        return self._hold_own_until_ms != 0
+
+    def end_resync_hold(self) -> None:
+        """A sync round with a peer completed: own records it held are back, sign again."""
+        self._hold_own_until_ms = 0
 
     async def _own_head(self, db: aiosqlite.Connection, origin: bytes, stream: int) -> int:
         """The highest sequence number ``origin`` may have used in ``stream``: the highest
@@ -519,7 +532,7 @@ class Store:
         error = None
         if self._write_failure is not None:
             state, error = self._write_failure
-        elif self._hold_own_until_ms and self._wall_ms() < self._hold_own_until_ms:
+        elif self.resync_hold_active:
             state = "holding"
         return StorageHealth(
             state=state,

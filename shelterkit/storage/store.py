@@ -126,14 +126,19 @@ class Store:
         self.quarantined: Quarantined | None = None
 
     @classmethod
-    async def open(cls, path: Path, wall_ms: Callable[[], int] = _wall_ms) -> Store:
+    async def open(
+        cls, path: Path, wall_ms: Callable[[], int] = _wall_ms, *, has_history: bool = False
+    ) -> Store:
         """Open (or create) the store at ``path``.
 
         An existing database is checked first (``quick_check``); a corrupt one is moved
         aside, an empty store is started, and the node's own signing waits
-        ``RESYNC_HOLD_MS`` so that sync can bring its records back first.
+        ``RESYNC_HOLD_MS`` so that sync can bring its records back first. The same hold
+        applies to a new database when the caller says the node signed records before
+        (``has_history``: its key is older than this database, as on a replaced card).
         """
         path.parent.mkdir(parents=True, exist_ok=True)
+        fresh = not await asyncio.to_thread(path.exists)
         quarantined = await asyncio.to_thread(check_or_quarantine, path, wall_ms())
         if quarantined is not None:
             log.error(
@@ -155,6 +160,7 @@ class Store:
         store._wall_ms = wall_ms
         if quarantined is not None:
             store.quarantined = quarantined
+        if quarantined is not None or (fresh and has_history):
             store._hold_own_until_ms = wall_ms() + RESYNC_HOLD_MS
         return store
 

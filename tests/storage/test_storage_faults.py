@@ -411,3 +411,22 @@ async def test_random_corruption_never_crashes_start(ram_dir: Path) -> None:
             await store.close()
     print(f"corruption at start: {CORRUPTIONS} tries, {moved} moved aside, {served} served")
     assert moved > 0 and moved + served == CORRUPTIONS
+
+
+async def test_new_database_for_a_key_with_history_holds_own_signing(tmp_path: Path) -> None:
+    """A replaced card: the bundle's key has signed before, the database is new."""
+    now = [NOW_MS]
+    store = await Store.open(tmp_path / "db.sqlite", wall_ms=lambda: now[0], has_history=True)
+    try:
+        assert store.health().state == "holding"
+        with pytest.raises(StorageError):
+            await store.append_own(identity("S01"), PostBody(text="x"), HybridClock(), now[0])
+        store.end_resync_hold()
+        await store.append_own(identity("S01"), PostBody(text="x"), HybridClock(), now[0])
+    finally:
+        await store.close()
+    reopened = await Store.open(tmp_path / "db.sqlite", wall_ms=lambda: now[0], has_history=True)
+    try:
+        assert reopened.health().state == "ok"  # an existing database: nothing to wait for
+    finally:
+        await reopened.close()

@@ -237,6 +237,8 @@ class StaffApp(App[None]):
             )
         if error.code in ("unauthorized", "expired", "rate_limited"):
             return label(f"conn.{error.code}", lang)
+        if error.code == "not_found" and self.role is None:  # e.g. the evacuee portal
+            return label("conn.not_admin", lang, url=self.client.url)
         return label("conn.refused", lang, detail=error.detail or error.code)
 
     # -- polling -------------------------------------------------------------------------------

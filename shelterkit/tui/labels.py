@@ -33,6 +33,10 @@ CATALOG: dict[str, tuple[str, str]] = {
         "✕ Too many failed attempts. Waiting before trying again.",
     ),
     "conn.refused": ("✕ 拒否されました: {detail}", "✕ Refused: {detail}"),
+    "conn.not_admin": (
+        "✕ {url} は職員用の窓口ではありません。避難所の機器の職員用アドレスを指定してください。",
+        "✕ {url} is not a staff address. Give the node's or hub's staff address.",
+    ),
     # key hints (footer)
     "key.fleet": ("全体", "Fleet"),
     "key.node": ("機器", "Node"),
@@ -64,6 +68,7 @@ CATALOG: dict[str, tuple[str, str]] = {
     "fleet.col.clients": ("端末", "Phones"),
     "fleet.col.contact": ("市役所と", "City hall"),
     "fleet.col.needs": ("不足", "Short of"),
+    "fleet.col.links": ("回線", "Links"),
     "fleet.sort.shelter": ("ID", "ID"),
     "fleet.sort.contact": ("連絡の古い順", "oldest contact"),
     "fleet.sort.headcount": ("人数の多い順", "most people"),

@@ -163,7 +163,18 @@ class IncrementalTable(DataTable[Any]):
 
 # -- fleet ---------------------------------------------------------------------------------
 
-FLEET_COLUMNS = ("id", "name", "state", "battery", "headcount", "clients", "contact", "needs")
+# Links come last: at 80 columns they are one scroll to the right, the rest fits.
+FLEET_COLUMNS = (
+    "id",
+    "name",
+    "state",
+    "battery",
+    "headcount",
+    "clients",
+    "contact",
+    "needs",
+    "links",
+)
 FLEET_SORTS = ("shelter", "contact", "headcount", "battery")
 
 
@@ -198,6 +209,7 @@ def fleet_row(s: dict[str, Any], now_ms: int, lang: str) -> Row:
         "—" if s.get("clients") is None else str(s["clients"]),
         Text(contact, style=STATE_STYLE[state] if state is not ContactState.OK else ""),
         needs_summary(s.get("needs"), lang),
+        s.get("links") or "—",
     )
 
 

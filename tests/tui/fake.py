@@ -26,6 +26,7 @@ FLEET = [
         "battery_pct": 80,
         "clients": 34,
         "status_ms": NOW_MS - 3 * MIN,
+        "links": "http:up",
         "needs": {
             "water": "high",
             "food": "none",
@@ -73,6 +74,7 @@ FLEET = [
         "battery_pct": 55,
         "clients": 9,
         "status_ms": NOW_MS - 12 * MIN,
+        "links": "radio:up",
     },
 ]
 

@@ -495,6 +495,14 @@ async def test_wrong_and_expired_token_are_said_plainly() -> None:
             assert app.role is None
 
 
+async def test_an_address_that_is_not_a_staff_api_is_said_plainly() -> None:
+    app, fake = fake_app("node")
+    fake.error = Refused("not_found", "Not Found", 404)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert "職員用の窓口ではありません" in text_of(pilot, "#banner")
+
+
 async def test_polls_coalesce() -> None:
     app, fake = fake_app("node")
     async with app.run_test(size=SIZE) as pilot:

@@ -49,6 +49,7 @@ from shelterkit.paths import DataPaths
 from shelterkit.provision import bundle as b
 from shelterkit.provision.inventory import Backhaul, Shelter, distance_km, read_inventory
 from shelterkit.provision.sheet import SheetText, bilevel, render_sheet, sheet_pdf, sheet_png
+from shelterkit.service.run import ADMIN_SECRET_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +65,6 @@ STATE_FORMAT = 1
 RELAYS_PER_UNCOVERED_SHELTER = 2
 # Nearest shelters listed in each bundle for radio planning (any backhaul).
 NEIGHBOURS_LISTED = 5
-# The staff-token secret (service.run.ADMIN_SECRET_BYTES).
-ADMIN_SECRET_BYTES = 32
 REVOKE_REASON = "removed from the inventory"
 
 
@@ -113,6 +112,13 @@ async def provision(
     if hub_paths.enrolment.exists() and not hub_paths.authority_key.exists():
         raise InputError(
             "invalid", "authority", f"{authority_dir} is a shelter node's data, not the hub's"
+        )
+    if state.get("authority_key") and not hub_paths.authority_key.exists():
+        raise InputError(
+            "invalid",
+            "authority",
+            f"{out} was provisioned by authority {state['authority_key'][:16]}…,"
+            f" {authority_dir} holds no authority key",
         )
     bundles = out / BUNDLES_DIR
     try:

@@ -231,6 +231,7 @@ def test_other_authority_rejected(
     assert copy.run() == 2
     assert "was provisioned by authority" in capsys.readouterr().err
     assert digest_tree(copy.out) == before
+    assert not (tmp_path / "another-hub").exists()  # no stray authority key was made
 
 
 def test_first_run_without_hub_url_rejected(

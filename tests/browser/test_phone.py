@@ -1,6 +1,7 @@
 """The portal in a real headless Chromium at a 360×740 phone viewport (issue 2 acceptance).
 
-A seeded demo node runs as a subprocess; each test opens a fresh phone-sized context.
+The demo city runs as a subprocess and the tests use shelter S01's portal, which shows the
+hub's alert, a notice and two posts; each test opens a fresh phone-sized context.
 Full-page screenshots are kept in test-artifacts/screenshots/ for a person to look at.
 """
 
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import BrowserContext, Dialog, Page, expect
+from playwright.sync_api import BrowserContext, Dialog, Page, Response, expect
 
 pytestmark = pytest.mark.browser
 
@@ -71,8 +72,8 @@ def post_message(page: Page, base: str, text: str, category: str, name: str = ""
     page.locator("#category").select_option(category)
     page.locator("#name").fill(name)
 
-    def is_post(response: Any) -> bool:
-        return bool(response.request.method == "POST" and response.url == base + "/board")
+    def is_post(response: Response) -> bool:
+        return response.request.method == "POST" and response.url == base + "/board"
 
     with page.expect_response(is_post) as posted:
         page.locator("form[action='/board'] button[type=submit]").click()

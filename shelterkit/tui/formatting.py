@@ -41,13 +41,14 @@ def age_text(then_ms: int | None, now_ms: int, lang: str) -> str:
 
 
 def until_text(then_ms: int, now_ms: int, lang: str) -> str:
-    """``"6時間後"`` / ``"in 6 h"`` for a time in the future (rounded down)."""
-    minutes = max(0, then_ms - now_ms) // 60_000
+    """``"6時間後"`` / ``"in 6 h"`` for a time in the future, to the nearest unit (an
+    alert issued for 6 hours says 6, not 5, a second after it was written)."""
+    minutes = (max(0, then_ms - now_ms) + 30_000) // 60_000
     if minutes < 60:
         return label("in.m", lang, n=minutes)
-    if minutes < 24 * 60:
-        return label("in.h", lang, n=minutes // 60)
-    return label("in.d", lang, n=minutes // (24 * 60))
+    if minutes < 24 * 60 - 30:
+        return label("in.h", lang, n=(minutes + 30) // 60)
+    return label("in.d", lang, n=(minutes + 12 * 60) // (24 * 60))
 
 
 def clock_text(ms: int | None) -> str:

@@ -20,6 +20,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Button, DataTable, Input, Select, Static
 
+from shelterkit.hub.service import HUB_SHELTER_ID
 from shelterkit.tui.dialogs import ConfirmDialog, NoticeDialog, PersonDialog, ReasonDialog
 from shelterkit.tui.formatting import (
     NEED_LEVELS,
@@ -146,7 +147,7 @@ class IncrementalTable(DataTable[Any]):
             old = self._shown[key]
             for col, before, after in zip(self.column_keys, old, cells, strict=True):
                 if before != after:
-                    self.update_cell(key, col, after)
+                    self.update_cell(key, col, after, update_width=True)
             self._shown[key] = cells
 
     def _rebuild(self, rows: list[tuple[str, Row]]) -> None:
@@ -307,7 +308,9 @@ class NodePane(Pane):
         rows = [
             (
                 label("node.shelter", lang),
-                f"{d.get('shelter', '')} {name.get(lang) or name.get('ja', '')}",
+                label("app.hub", lang)
+                if d.get("shelter") == HUB_SHELTER_ID
+                else f"{d.get('shelter', '')} {name.get(lang) or name.get('ja', '')}",
             ),
             (label("node.records", lang), str(d.get("records", 0))),
             (label("node.storage", lang), bytes_text(int(d.get("db_bytes", 0)))),
@@ -424,7 +427,7 @@ class StatusPane(Pane):
 
     def compose(self) -> ComposeResult:
         yield caption("status.title", self.lang, "pane-title")
-        with VerticalScroll(id="status-form"):
+        with VerticalScroll(id="status-form", can_focus=False):
             for field in COUNT_FIELDS:
                 with Horizontal(classes="form-row"):
                     yield caption(f"status.{field}", self.lang, "field-label")
@@ -614,7 +617,7 @@ class AlertsPane(Pane):
 
     def compose(self) -> ComposeResult:
         yield caption("alerts.title", self.lang, "pane-title")
-        with VerticalScroll(id="alert-form"):
+        with VerticalScroll(id="alert-form", can_focus=False):
             for key, field, cap in (
                 ("alerts.headline_ja", "headline_ja", 160),
                 ("alerts.headline_en", "headline_en", 160),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+from rich.cells import cell_len
 from rich.console import Console
 from textual.pilot import Pilot
 from textual.widgets import ContentSwitcher, DataTable, Input, Select, Static
@@ -101,6 +102,14 @@ async def test_fleet_poll_updates_only_changed_cells() -> None:
         assert renders == [1] and clears == []
         assert updates == [(FLEET[0]["node"], "headcount")]
         assert table.get_row_at(0)[4] == "90"
+
+        # A longer value widens its column instead of being cut.
+        fake.shelters[2]["needs"] = {n: "critical" for n in ("water", "food", "blankets")}
+        await pilot.press("r")
+        await settle(pilot)
+        needs = table.get_row_at(2)[7]
+        assert needs == "水!! 食!! 毛布!!"
+        assert table.columns["needs"].content_width >= cell_len(needs)
 
 
 async def test_hub_has_no_shelter_screens() -> None:
@@ -272,6 +281,10 @@ async def test_escape_leaves_a_field_so_screen_keys_work() -> None:
         await pilot.press("3")  # typed into the headcount field
         assert pane(pilot) == "status"
         assert "3" in app.query_one("#count-headcount", Input).value
+        await pilot.press("escape")
+        assert app.focused is None
+        await pilot.press("tab")  # back into the form, at its first field
+        assert app.focused is app.query_one("#count-headcount", Input)
         await pilot.press("escape", "3")
         await settle(pilot)
         assert pane(pilot) == "board"

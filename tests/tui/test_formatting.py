@@ -52,6 +52,9 @@ def test_until_text() -> None:
     assert until_text(NOW + 6 * 3600_000, NOW, "ja") == "6時間後"
     assert until_text(NOW + 30 * 60_000, NOW, "en") == "in 30 min"
     assert until_text(NOW + 2 * 86400_000, NOW, "ja") == "2日後"
+    assert until_text(NOW + 6 * 3600_000 - 1500, NOW, "ja") == "6時間後"
+    assert until_text(NOW + 24 * 3600_000 - 1500, NOW, "en") == "in 1 d"
+    assert until_text(NOW - 5_000, NOW, "en") == "in 0 min"
 
 
 def test_clock_text_is_japan_time() -> None:

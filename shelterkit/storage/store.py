@@ -269,6 +269,7 @@ class Store:
         number; the store says so once per batch.
         """
         results: list[AppendResult] = []
+        returned: dict[bytes, tuple[int, int]] = {}  # own origin → (head before, highest back)
         async with self._transaction() as db:
             for record in records:
                 own_head = None
@@ -277,14 +278,16 @@ class Store:
                 result = await self._insert(db, record, received_ms)
                 results.append(result)
                 if own_head is not None and result.stored and record.seq > own_head:
-                    log.warning(
-                        "a peer holds records of this node (%s) up to at least seq %d, above"
-                        " the %d on this card (restored from an old image?): continuing after"
-                        " them",
-                        short_id(record.origin),
-                        record.seq,
-                        own_head,
-                    )
+                    before, _ = returned.get(record.origin, (own_head, 0))
+                    returned[record.origin] = (before, record.seq)
+        for origin, (before, highest) in returned.items():
+            log.warning(
+                "a peer holds records of this node (%s) up to at least seq %d, above the %d"
+                " on this card (restored from an old image?): continuing after them",
+                short_id(origin),
+                highest,
+                before,
+            )
         return results
 
     async def append_own(

@@ -1,8 +1,9 @@
 """The staff TUI in a real terminal (tmux) against a running ``shelterkit demo``.
 
 The hub's fleet view shows every demo shelter, with S48 (no backhaul) marked; an alert
-composed, previewed and issued from the TUI reaches every shelter's portal; and headcount
-sent from a shelter's TUI reaches city hall's fleet view.
+composed, previewed and issued from the TUI reaches every shelter's portal; headcount
+sent from a shelter's TUI reaches city hall's fleet view; and a post hidden from a
+shelter's TUI leaves that shelter's portal.
 """
 
 from __future__ import annotations
@@ -187,3 +188,37 @@ def test_headcount_from_a_shelter_reaches_city_hall(demo: dict, terminals) -> No
     hub = terminals("hub")
     hub.start([SHELTERKIT, "tui"], tui_env(demo["hub"], demo["token"]), (120, 40))
     hub.wait_for(re.compile(r"S01 .* 123 "), "S01's headcount at city hall")
+
+
+def board_rows(screen: str) -> list[str]:
+    lines = screen.splitlines()
+    start = next(i for i, line in enumerate(lines) if "内容" in line and "状態" in line)
+    return [line for line in lines[start + 1 :] if re.match(r"^\s+\d\d:\d\d\s", line)]
+
+
+def test_post_hidden_from_a_shelter_tui_leaves_its_portal(demo: dict, terminals) -> None:
+    token = subprocess.run(
+        [SHELTERKIT, "token", "--data", str(demo["data"] / "S01")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout.strip()
+    node_url = f"http://127.0.0.1:{demo['port'] + 1 + PEER_PORT_OFFSET}/"
+    portal = demo["portals"]["S01"] + "board"
+    shelter = terminals("s01")
+    shelter.start([SHELTERKIT, "tui", node_url], tui_env("", token), (120, 40))
+    shelter.wait_for("S01 烏山公民館", "the node detail")
+    shelter.keys("3")
+    # S01's own two posts and those of S02 and S03, replicated through city hall.
+    shelter.wait_for("内容", "the board")
+    wait_for(lambda: len(board_rows(shelter.screen())) >= 6, "the board with six posts")
+    rows = board_rows(shelter.screen())
+    index = next(i for i, row in enumerate(rows) if " S01 " in row and "充電器" in row)
+    before = fetch(portal).count("充電器")
+    shelter.keys(*["Down"] * index, "h")
+    shelter.wait_for("非表示にする理由", "the reason dialog")
+    shelter.type("いたずら")
+    shelter.keys("Enter")
+    shelter.wait_for("〔いたずら〕充電器", "the post marked hidden with its reason")
+    wait_for(lambda: fetch(portal).count("充電器") == before - 1, "the post gone from the portal")

@@ -86,6 +86,19 @@ class PortalSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class PowerSettings:
+    """[power] — battery or UPS readings and the low-power policy (docs/durability.md)."""
+
+    source: str = setting("none", "none, sysfs (Linux power_supply) or ups-hat (INA219 over I2C).")
+    sysfs_root: str = setting("/sys/class/power_supply", "Where sysfs power supplies are.")
+    i2c_bus: int = setting(1, "I2C bus number of the UPS HAT.")
+    shutdown_command: list[str] = setting(
+        ["systemctl", "poweroff"],
+        "Run after a clean stop when the battery is nearly empty; [] to only stop the node.",
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class RadioSettings:
     """[[radio]] — one serial cable or LoRa radio port (docs/radio.md); repeat for more."""
 
@@ -117,6 +130,7 @@ class Config:
     shelter: ShelterSettings = field(default_factory=ShelterSettings)
     node: NodeSettings = field(default_factory=NodeSettings)
     portal: PortalSettings = field(default_factory=PortalSettings)
+    power: PowerSettings = field(default_factory=PowerSettings)
     # [network] is declared by ``net.settings.NetworkSettings`` (validated on load); kept
     # raw here because several of its defaults derive from [shelter] and [portal].
     network: dict[str, Any] = field(default_factory=dict)
@@ -288,6 +302,8 @@ def validate(config: Config) -> None:
         raise ConfigError("[portal] default_language: expected 'ja' or 'en'")
     if config.portal.post_burst < 1 or config.portal.post_interval_s < 1:
         raise ConfigError("[portal] post_burst and post_interval_s must be at least 1")
+    if config.power.source not in ("none", "sysfs", "ups-hat"):
+        raise ConfigError("[power] source: expected none, sysfs or ups-hat")
     if not 0 < config.shelter.capacity <= 100_000:
         raise ConfigError("[shelter] capacity: expected 1 to 100000")
 

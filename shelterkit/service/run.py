@@ -26,14 +26,20 @@ from shelterkit.admin.api import install_admin_api
 from shelterkit.admin.node_api import install_node_api
 from shelterkit.config import Config, RadioSettings
 from shelterkit.discovery.lan import LanDiscovery, discovery_for
-from shelterkit.errors import ConfigError, StorageError
+from shelterkit.errors import ConfigError, ShelterkitError, StorageError
 from shelterkit.links.radio import RadioLinkSettings, RadioTransport
 from shelterkit.links.websocket import add_sync_route
+from shelterkit.net.clients import active_leases, read_lease_file
 from shelterkit.paths import DataPaths, write_private_file
 from shelterkit.portal.app import create_portal_app
+from shelterkit.power.ina219 import open_bus, read_ups_hat
+from shelterkit.power.monitor import PowerMonitor
+from shelterkit.power.policy import PowerPlan
+from shelterkit.power.supply import PowerReading, read_power_supply
 from shelterkit.power.watchdog import sd_notify, watchdog_pinger
 from shelterkit.service.node import Node
 from shelterkit.service.scheduler import SyncScheduler
+from shelterkit.service.status import StatusReporter
 from shelterkit.sync import Role
 
 log = logging.getLogger(__name__)
@@ -117,6 +123,7 @@ class Service:
     urls: dict[str, str] = field(default_factory=dict)
     # Long-running work besides sync loops and discovery: radio ports, emulated links.
     jobs: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
+    poweroff: list[str] = field(default_factory=list)  # run after stopping (battery empty)
 
     async def close(self) -> None:
         for runner in self.runners:
@@ -161,6 +168,11 @@ async def start_node(
             extra(app, node)
         service.runners.append(await serve(app, config.peer_listen))
         service.urls["peer"] = service_url(config.peer_listen)
+        reporter = StatusReporter(node, clients=_client_counter(config))
+        service.jobs.append(reporter.run)
+        monitor = _power_monitor(config, service, reporter)
+        if monitor is not None:
+            service.jobs.append(monitor.run)
         for i, radio in enumerate(config.radio, start=1):
             transport = RadioTransport(node, radio_link_settings(radio))
             node.link_reports[f"radio{i}"] = _report(transport)
@@ -169,6 +181,53 @@ async def start_node(
         await service.close()
         raise
     return service
+
+
+def _client_counter(config: Config) -> Callable[[], int | None]:
+    """Phones on the shelter Wi-Fi, from dnsmasq's leases (None without [network])."""
+    if not config.network:
+        return lambda: None
+    lease_file = Path(config.network_settings().dhcp_lease_file)
+
+    def count() -> int | None:
+        try:
+            return len(active_leases(read_lease_file(str(lease_file)), time.time()))
+        except (OSError, ShelterkitError):
+            return None
+
+    return count
+
+
+def _power_monitor(
+    config: Config, service: Service, reporter: StatusReporter
+) -> PowerMonitor | None:
+    """Battery readings → policy → status records; a clean stop before the battery dies."""
+    power = config.power
+    if power.source == "none":
+        return None
+    if power.source == "sysfs":
+        root = Path(power.sysfs_root)
+
+        def read() -> PowerReading | None:
+            return read_power_supply(root)
+
+    else:
+        bus = open_bus(power.i2c_bus)
+
+        def read() -> PowerReading | None:
+            return read_ups_hat(bus)
+
+    base_interval = service.scheduler.interval_s
+
+    async def apply(plan: PowerPlan) -> None:
+        # Fewer sync rounds on battery; the radio keeps its legal budget and beacons.
+        service.scheduler.interval_s = base_interval * plan.sync_interval_factor
+
+    async def shut_down() -> None:
+        service.poweroff = list(power.shutdown_command)
+        os.kill(os.getpid(), signal.SIGTERM)  # the same clean stop as systemd's
+
+    return PowerMonitor(read, apply, reporter.set_battery, shut_down)
 
 
 def radio_link_settings(radio: RadioSettings) -> RadioLinkSettings:
@@ -222,3 +281,7 @@ async def run_node(config: Config) -> None:
     service = await start_node(config)
     log.info("portal on %s, peers and staff on %s", service.urls["portal"], service.urls["peer"])
     await run_services([service])
+    if service.poweroff:
+        log.error("powering off: %s", " ".join(service.poweroff))
+        proc = await asyncio.create_subprocess_exec(*service.poweroff)
+        await proc.wait()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import urllib.request
@@ -23,7 +24,7 @@ def test_embedded_defaults_and_clean_sigterm(tmp_path: Path) -> None:
     try:
         wait_healthy(f"http://127.0.0.1:{port}/", proc)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz") as r:
-            node_id = r.read()
+            node_id = json.loads(r.read())["node"]
     finally:
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)
@@ -36,17 +37,19 @@ def test_embedded_defaults_and_clean_sigterm(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [SHELTERKIT, "node", "--listen", f"127.0.0.1:{port}"],
         cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         wait_healthy(f"http://127.0.0.1:{port}/", proc)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz") as r:
-            assert r.read() == node_id
+            again = json.loads(r.read())
+        assert again["node"] == node_id
+        assert again["records"] >= 1  # the status record of the first run
     finally:
         proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
-    assert proc.returncode == 0
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
 
 
 def test_port_in_use_is_a_clear_error(tmp_path: Path, start_node) -> None:

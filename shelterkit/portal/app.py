@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 from aiohttp import web
 from babel.dates import format_datetime
+from multidict import CIMultiDict
 
 from shelterkit.errors import InputError, StorageError
 from shelterkit.hub.cap import EASY_JAPANESE
@@ -62,6 +63,8 @@ MAX_CACHED_PAGES = 256
 LANG_COOKIE = "lang"
 LANG_COOKIE_MAX_AGE_S = 365 * 24 * 3600
 _CSRF_MARK = "__CSRF_TOKEN__"
+# Valid Host headers remembered: the portal's own names and the probe hosts of a few OSes.
+MAX_REMEMBERED_HOSTS = 256
 _HOST_RE = re.compile(
     r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9-]{1,63})*\.?|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$"
 )
@@ -117,9 +120,34 @@ class Portal:
             f"default-src 'none'; style-src 'sha256-{digest}'; img-src 'self' data:; "
             "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
         )
+        self.html_headers = CIMultiDict(
+            {
+                "Content-Type": "text/html; charset=utf-8",
+                "Cache-Control": "no-cache, private",
+                "Vary": "Accept-Encoding, Accept-Language, Cookie",
+                "Content-Security-Policy": self.csp,
+                "X-Content-Type-Options": "nosniff",
+                "Referrer-Policy": "no-referrer",
+            }
+        )
         self.tz = ZoneInfo(cfg.shelter.timezone)
         self._envs = {lang: self._make_env(lang) for lang in LANGUAGES}
         self._cache: dict[tuple[str, ...], CachedPage] = {}
+        self._hosts: dict[str, str] = {}
+
+    def checked_host(self, raw_host: str) -> str:
+        """The Host header without its port, lower case; ``InputError`` if malformed.
+        Hosts already seen are remembered (bounded), so the check is paid once per name."""
+        host = self._hosts.get(raw_host)
+        if host is not None:
+            return host
+        if len(raw_host) > MAX_HOST_CHARS or (raw_host and not _HOST_RE.match(raw_host)):
+            raise InputError("bad_host")
+        host = _strip_port(raw_host)
+        if len(self._hosts) >= MAX_REMEMBERED_HOSTS:
+            self._hosts.clear()
+        self._hosts[raw_host] = host
+        return host
 
     def _make_env(self, lang: str) -> jinja2.Environment:
         env = jinja2.Environment(
@@ -363,12 +391,6 @@ def _lang_of(request: web.Request) -> str:
     )
 
 
-def _security_headers(response: web.StreamResponse, portal: Portal) -> None:
-    response.headers["Content-Security-Policy"] = portal.csp
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
-
-
 def _html(
     request: web.Request,
     body: bytes,
@@ -376,24 +398,18 @@ def _html(
     etag: str | None = None,
     gz: bytes | None = None,
 ) -> web.Response:
+    """An HTML response with the portal's headers; cached pages pass their ETag and their
+    gzip bytes, so a hot page costs a dictionary copy and no compression."""
     portal = request.app[PORTAL_KEY]
-    headers = {
-        "Content-Type": "text/html; charset=utf-8",
-        "Cache-Control": "no-cache, private",
-        "Vary": "Accept-Encoding, Accept-Language, Cookie",
-    }
+    headers = CIMultiDict(portal.html_headers)
     if etag is not None:
         headers["ETag"] = etag
         if status == 200 and etag in request.headers.get("If-None-Match", ""):
-            response = web.Response(status=304, headers=headers)
-            _security_headers(response, portal)
-            return response
+            return web.Response(status=304, headers=headers)
     if "gzip" in request.headers.get("Accept-Encoding", ""):
         body = gz if gz is not None else _gzip(body, 6)
         headers["Content-Encoding"] = "gzip"
-    response = web.Response(body=body, status=status, headers=headers)
-    _security_headers(response, portal)
-    return response
+    return web.Response(body=body, status=status, headers=headers)
 
 
 def error_page(
@@ -443,24 +459,14 @@ async def _captive(request: web.Request, handler: Handler) -> web.StreamResponse
     """Host check, OS probes, and sending unknown hosts to the portal."""
     portal = request.app[PORTAL_KEY]
     raw_host = request.headers.get("Host", "")
-    if len(raw_host) > MAX_HOST_CHARS or (raw_host and not _HOST_RE.match(raw_host)):
-        raise InputError("bad_host")
-    host = _strip_port(raw_host)
+    host = portal.checked_host(raw_host)
     client = request.remote or ""
     request[CLIENT_KEY] = client
-    answer = captive.probe_for(host, request.path)
+    if request.path in captive.PROBES:
+        return await handler(request)  # answered on any host (``probe``)
+    answer = captive.HOST_PROBES.get(host) if request.path == "/" else None
     if answer is not None:
-        if not portal.accepted.is_accepted(client, portal.clock()):
-            raise web.HTTPFound(portal.public_url + "welcome")
-        return web.Response(
-            status=answer.status,
-            body=answer.body or None,
-            headers={
-                "Content-Type": answer.content_type,
-                "Cache-Control": "no-store",
-                **dict(answer.headers),
-            },
-        )
+        return probe_response(portal, client, answer)
     if request.path == captive.WINDOWS_REDIRECT_PATH or (host and host not in portal.known_hosts):
         raise web.HTTPFound(portal.public_url)
     lang_param = request.query.get("lang")
@@ -474,6 +480,30 @@ async def _captive(request: web.Request, handler: Handler) -> web.StreamResponse
         )
         return response
     return await handler(request)
+
+
+def probe_response(portal: Portal, client: str, answer: captive.ProbeAnswer) -> web.Response:
+    """Before acceptance the portal (the OS shows its sign-in sheet); after, the answer the
+    OS expects from the internet (docs/portal.md)."""
+    if not portal.accepted.is_accepted(client, portal.clock()):
+        raise web.HTTPFound(portal.public_url + "welcome")
+    return web.Response(
+        status=answer.status, body=answer.body or None, headers=_PROBE_HEADERS[id(answer)]
+    )
+
+
+_PROBE_HEADERS = {
+    id(a): CIMultiDict(
+        {"Content-Type": a.content_type, "Cache-Control": "no-store", **dict(a.headers)}
+    )
+    for a in (*captive.PROBES.values(), *captive.HOST_PROBES.values())
+}
+
+
+async def probe(request: web.Request) -> web.StreamResponse:
+    """An OS connectivity probe (a route of its own, so the router answers it directly)."""
+    portal = request.app[PORTAL_KEY]
+    return probe_response(portal, request[CLIENT_KEY], captive.PROBES[request.path])
 
 
 async def home(request: web.Request) -> web.StreamResponse:
@@ -595,6 +625,8 @@ def create_portal_app(node: Node, clock: Callable[[], float] = time.monotonic) -
     app.router.add_post("/board", board_post)
     app.router.add_get("/api/captive-portal", capport_api)
     app.router.add_get("/healthz", healthz)
+    for path in captive.PROBES:
+        app.router.add_get(path, probe)
     from shelterkit.portal.feeds import add_feed_routes  # feeds builds on this module
 
     add_feed_routes(app)

@@ -12,7 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +87,24 @@ def _parser() -> argparse.ArgumentParser:
         help="give this shelter's node a new key and revoke the old one (repeat for more)",
     )
 
+    sim = sub.add_parser(
+        "sim",
+        help="run the city simulation; write report.json and report.html",
+        description="Run every shelter's real node on emulated backhaul and LoRa links with a"
+        " virtual clock (scenarios: a normal day, a city-wide blackout, 20 %% of nodes off)"
+        " and write report.json and report.html to OUT. See docs/simulation.md.",
+    )
+    sim.add_argument("--inventory", type=Path, required=True, help="the shelters (CSV)")
+    sim.add_argument("--out", type=Path, required=True, help="folder for the reports")
+    sim.add_argument("--seed", type=int, default=1, help="the same seed gives the same report")
+    sim.add_argument(
+        "--scenario",
+        action="append",
+        choices=["normal", "blackout", "nodes-off"],
+        help="run only this scenario (repeat for more; default all)",
+    )
+    sim.add_argument("--hours", type=float, help="length of every scenario (default: its own)")
+
     token = sub.add_parser("token", help="print a staff token for a node or hub's admin API")
     token.add_argument("--data", default="shelterkit-data", help="the node or hub's data directory")
     token.add_argument("--ttl", default="7d", help="validity, e.g. 12h or 7d (default 7d)")
@@ -140,6 +158,17 @@ def _remote_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def run_service(main: Coroutine[Any, Any, None]) -> None:
+    """Run a long-lived service on uvloop (libuv: about a third less CPU per portal
+    request than the standard loop, docs/benchmarks.md), or asyncio where it is missing."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+        return
+    uvloop.run(main)
+
+
 def parse_duration(text: str) -> int:
     """``90``, ``90s``, ``30m``, ``6h``, ``2d`` → seconds."""
     match = re.fullmatch(r"\s*(\d+)\s*([smhd]?)\s*", text)
@@ -179,16 +208,16 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.command == "node":
             from shelterkit.service.run import run_node
 
-            asyncio.run(run_node(config))
+            run_service(run_node(config))
         else:
             from shelterkit.hub.run import run_hub
 
-            asyncio.run(run_hub(config))
+            run_service(run_hub(config))
         return 0
     if args.command == "demo":
         from shelterkit.demo import run_demo
 
-        asyncio.run(run_demo(args.data, args.port))
+        run_service(run_demo(args.data, args.port))
         return 0
     if args.command == "net":
         return _net(args)
@@ -196,6 +225,20 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _token(args)
     if args.command == "provision":
         return _provision(args)
+    if args.command == "sim":
+        from shelterkit.sim import SCENARIOS, run_sim
+
+        asyncio.run(
+            run_sim(
+                args.inventory,
+                args.out,
+                args.seed,
+                scenarios=args.scenario or tuple(SCENARIOS),
+                hours=args.hours,
+            )
+        )
+        print(f"wrote {args.out / 'report.json'} and {args.out / 'report.html'}")
+        return 0
     if args.command == "alert":
         return _alert(args)
     if args.command == "tui":

@@ -28,7 +28,7 @@ import hashlib
 import logging
 import random
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from shelterkit.errors import ConfigError, LinkError, ProtocolError
@@ -94,8 +94,12 @@ BEACON_JITTER = 0.1
 # A change is announced within this many seconds, at random (two neighbours that changed
 # in the same session would otherwise collide on air).
 BEACON_SPREAD_S = 3.0
-# A neighbour whose beacon disagrees is not synced with more often than this (a
-# neighbour with another stream policy never agrees; this bounds what that costs).
+# A differing beacon starts a round only this long (plus up to BEACON_SPREAD_S) after it,
+# if the neighbour has not started one meanwhile: a HELLO at SF9 is on air within a second.
+BEACON_ANSWER_MIN_S = 1.5
+# A neighbour whose beacon disagrees is not synced with more often than this after a round
+# that moved nothing (a neighbour with another stream policy never agrees; this bounds what
+# that costs). A round that moved records may be followed at once: news is still arriving.
 MIN_ROUND_INTERVAL_S = 30.0
 # Neighbours remembered per radio (a shelter hears a handful; beacons from more are noise).
 MAX_NEIGHBOURS = 32
@@ -152,6 +156,9 @@ class _Neighbour:
     failed_in_row: int = 0
     round_started: float = 0.0
     round_records: int = 0
+    round_changes: int = 0  # node.changes when the round opened
+    round_stored: int = 0  # records this round stored here
+    round_sent: int = 0  # records this round sent to the peer
     rounds: int = 0
     failures: int = 0
     last_error: str = ""
@@ -218,8 +225,11 @@ class RadioSync:
         roles: Role = Role.NODE,
         beacon_idle_s: float = BEACON_IDLE_S,
         beacon_min_s: float = BEACON_MIN_S,
+        peers: frozenset[int] | None = None,
     ) -> None:
         self.node = node
+        # stations this radio syncs with (a planned topology); None: every station heard
+        self.peers = peers
         self.link = link
         self.rng = rng
         self.streams = frozenset(streams)
@@ -233,6 +243,7 @@ class RadioSync:
         self._change_at: float | None = None  # a beacon announcing a change, when due
         self._repeat_at: float | None = None  # its repeat
         self._last_beacon: float | None = None
+        self._last_change_beacon: float | None = None
         self._seen_changes = node.changes
 
     @property
@@ -278,6 +289,8 @@ class RadioSync:
         except ProtocolError:
             self.counters.bad_bundles += 1
             return
+        if self.peers is not None and event.src not in self.peers:
+            return  # heard, but not one of ours: another relay serves it
         peer = self._neighbour(event.src)
         if peer is None:
             return
@@ -285,7 +298,11 @@ class RadioSync:
         if isinstance(message, Beacon):
             self.counters.beacons_heard += 1
             peer.digest, peer.streams = message.digest, message.streams
-            await self._consider_round(peer, now)
+            # the station with news starts a round with us itself, at once: give its HELLO
+            # time to arrive rather than start a second session that one of us must drop
+            wait = BEACON_ANSWER_MIN_S + BEACON_SPREAD_S * self.rng.random()
+            if peer.session is None and (peer.retry_at is None or peer.retry_at > now + wait):
+                peer.retry_at = now + wait
             return
         await self._on_bundle(peer, message, now)
 
@@ -315,6 +332,11 @@ class RadioSync:
             return
         await self._feed(peer, bytes(frames), now)
 
+    def _known_keys(self) -> Iterable[bytes]:
+        """Origins whose records this node could accept: named by prefix on radio."""
+        trust = self.node.trust
+        return [self.node.identity.public, *sorted(trust.authorities), *sorted(trust.enrolled)]
+
     def _opens_session(self, item: bytes) -> bool:
         try:
             payload = BundleCodec().decode(item, self.session_config().max_message_bytes)
@@ -325,10 +347,15 @@ class RadioSync:
     # -- sessions ---------------------------------------------------------------------------
 
     async def _consider_round(self, peer: _Neighbour, now: float) -> None:
-        if peer.session is not None or now < peer.next_round_at:
+        if peer.session is not None:
             return
         own = beacon_for(await self.node.have(), self.streams)
         if peer.streams == self.streams and peer.digest == own.digest:
+            return
+        if now < peer.next_round_at:
+            # too soon after the last round: remember to try then, do not drop the news
+            if peer.retry_at is None or peer.retry_at > peer.next_round_at:
+                peer.retry_at = peer.next_round_at
             return
         if peer.streams != self.streams:  # never converge by digest: sync now and then only
             peer.next_round_at = now + self.beacon_idle_s
@@ -338,10 +365,11 @@ class RadioSync:
         self, peer: _Neighbour, now: float, tag: int, *, initiator: bool
     ) -> None:
         session = SyncSession(self.session_config(), await self.node.have(), now)
-        peer.session, peer.codec, peer.tag = session, BundleCodec(), tag
+        peer.session, peer.codec, peer.tag = session, BundleCodec(self._known_keys), tag
         peer.initiator, peer.heard_in_session = initiator, False
         peer.outbox.clear()
         peer.round_started, peer.round_records = now, self.node.record_count
+        peer.round_changes, peer.round_stored, peer.round_sent = self.node.changes, 0, 0
         peer.next_round_at = max(peer.next_round_at, now + MIN_ROUND_INTERVAL_S)
 
         if initiator:
@@ -360,6 +388,15 @@ class RadioSync:
                 if session.state is State.HELLO_RECEIVED:
                     self._queue(peer, session.send(Start()))
         self._queue(peer, await self._answer(session, events))
+        if session.finished:
+            # a session that ended inside ``send`` (our last batch stored after the peer's
+            # BYE) reports its outcome with the next ``receive``: take it now
+            events = [*events, *session.receive(b"", now)]
+        for event in events:
+            if isinstance(event, RecordsRequested):
+                peer.round_sent += sum(r.last - r.first + 1 for r in event.ranges)
+            elif isinstance(event, RecordsReceived):
+                peer.round_stored += len(event.records)
         for event in events:
             if isinstance(event, SyncCompleted):
                 await self._finish(peer, now)
@@ -383,11 +420,22 @@ class RadioSync:
         return b"".join(out)
 
     async def _finish(self, peer: _Neighbour, now: float) -> None:
-        if peer.streams == self.streams or not peer.streams:  # converged: we hold the same
+        # Records that reached this node during the round from elsewhere (backhaul, another
+        # neighbour, the portal) were not in its summary: the peer still lacks them.
+        news_meanwhile = self.node.changes - peer.round_changes > peer.round_stored
+        if news_meanwhile:
+            peer.digest = b""
+        elif peer.streams == self.streams or not peer.streams:  # converged: we hold the same
             peer.streams = self.streams
             peer.digest = beacon_for(await self.node.have(), self.streams).digest
         peer.rounds += 1
         peer.retry_at, peer.failed_in_row = None, 0
+        if peer.round_stored or peer.round_sent:
+            # records moved: the next round need not wait (MIN_ROUND_INTERVAL_S is for
+            # rounds that move nothing)
+            peer.next_round_at = now
+        if news_meanwhile:
+            peer.retry_at = now  # hand over what arrived meanwhile, at the next step
         peer.last_sync = now
         peer.last_error = ""
         self.counters.rounds += 1
@@ -483,7 +531,12 @@ class RadioSync:
         out = self.link.poll(now)
         for event in out.events:
             await self._on_link_event(event, now)
-        wakes = [t for t in (out.wake_at, self._next_beacon_at(now)) if t is not None]
+        retries = [
+            p.retry_at
+            for p in self.neighbours.values()
+            if p.retry_at is not None and p.session is None
+        ]
+        wakes = [t for t in (out.wake_at, self._next_beacon_at(now), *retries) if t is not None]
         return LinkOutput(out.data, out.grant, out.events, min(wakes) if wakes else None)
 
     def _send_bundle(self, peer: _Neighbour, now: float) -> None:
@@ -511,7 +564,9 @@ class RadioSync:
         changed = self.node.changes != self._seen_changes
         if changed:
             self._seen_changes = self.node.changes
-            earliest = now if self._last_beacon is None else self._last_beacon + self.beacon_min_s
+            # only change beacons are spaced: an idle beacon just before must not hold news
+            last = self._last_change_beacon
+            earliest = now if last is None else last + self.beacon_min_s
             if self._change_at is None:
                 # neighbours that changed together (one session) must not beacon together
                 self._change_at = max(now + BEACON_SPREAD_S * self.rng.random(), earliest)
@@ -522,6 +577,8 @@ class RadioSync:
         self.link.send(BROADCAST_ID, encode_beacon(beacon), now, priority=0)
         self.counters.beacons_sent += 1
         self._last_beacon = now
+        if after_change:
+            self._last_change_beacon = now
         self._idle_at = now + self.beacon_idle_s * (1.0 + BEACON_JITTER * self.rng.random())
         self._change_at = None
         # a change is announced twice, in case the first beacon was lost

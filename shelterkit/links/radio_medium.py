@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from shelterkit.links.radio import RadioSync
 from shelterkit.radio.medium import RadioMedium
@@ -32,6 +32,9 @@ class EmulatedRadio:
     rng: random.Random
     now: float = 0.0
     carrier_sense: bool = True
+    # a station that found the channel busy waits for its own random backoff after the
+    # silence, not for whichever station wakes first (that would make them all collide)
+    _hold_until: dict[int, float] = field(default_factory=dict)
 
     async def run(
         self,
@@ -46,15 +49,26 @@ class EmulatedRadio:
             if self.now > until or (done is not None and done()):
                 return
             for rx in self.medium.collect(self.now):
-                await self.engines[rx.station].receive(rx.data, rx.at_s)
+                receiver = self.engines.get(rx.station)
+                if receiver is not None:  # a station without an engine is switched off
+                    await receiver.receive(rx.data, rx.at_s)
             wakes: list[float] = []
             for station, engine in self.engines.items():
                 link = engine.link
                 heard_at = self.now + link.governor.profile.carrier_sense_s
-                busy = self.medium.busy_until(station, heard_at) if self.carrier_sense else None
-                if busy is not None and link.arq.has_frames(self.now):
-                    wakes.append(busy + 0.01 + BUSY_BACKOFF_S * self.rng.random())
+                hold = self._hold_until.get(station)
+                if hold is not None and self.now < hold:
+                    wakes.append(hold)
                     continue
+                busy = self.medium.busy_until(station, heard_at) if self.carrier_sense else None
+                if busy is not None:
+                    # carrier sense: whatever the step would put on air (frames queued during
+                    # the step too, e.g. a beacon) waits for silence and a random backoff;
+                    # timers run a little late
+                    self._hold_until[station] = busy + 0.01 + BUSY_BACKOFF_S * self.rng.random()
+                    wakes.append(self._hold_until[station])
+                    continue
+                self._hold_until.pop(station, None)
                 out = await engine.step(self.now)
                 if out.grant is not None:
                     self.medium.transmit(

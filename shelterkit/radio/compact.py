@@ -28,7 +28,7 @@ record can only be refused, never accepted.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +40,9 @@ from shelterkit.model.record import MAX_RECORD_BYTES, RECORD_VERSION
 from shelterkit.radio.zdict import ALERT_DICTIONARY
 from shelterkit.sync.limits import MAX_RANGES_PER_WANT
 from shelterkit.sync.messages import (
+    Ack,
     Records,
+    Summary,
     Want,
     decode_payload,
     encode_payload,
@@ -55,6 +57,16 @@ BUNDLE_SYNC = 0x52  # radio format 1: sync bundle, dictionary zdict.DICTIONARY_S
 ITEM_PLAIN = 0
 ITEM_DEFLATED = 1
 ITEM_RECORDS = 2
+ITEM_KEYED = 3  # SUMMARY, WANT or ACK with every origin cut to KEY_PREFIX_BYTES
+ITEM_KEYED_DEFLATED = 4  # the same, DEFLATEd
+
+# An origin in a SUMMARY, WANT or ACK travels as its first 4 bytes; the receiver expands it
+# from the keys it trusts (authorities, enrolled nodes, itself): records of any other
+# origin would be refused anyway. A prefix it cannot expand, or that two of its keys share
+# (about 2^-32 per pair), is left out of what it reads: it asks for that origin's records
+# in a later round, once the enrolment arrived (CONTROL travels first). 32 -> 4 bytes per
+# origin makes a 49-shelter SUMMARY about a quarter of its size (docs/radio.md).
+KEY_PREFIX_BYTES = 4
 
 FLAG_DEFLATED = 0x10  # the body (or the whole wire) is DEFLATE with the preset dictionary
 FLAG_WIRE = 0x20  # the record travels whole
@@ -240,28 +252,39 @@ class BundleCodec:
     answering one can name their origin by range index. One codec per session.
     """
 
-    __slots__ = ("_wants",)
+    __slots__ = ("_known", "_received_wants", "_sent_wants")
 
-    def __init__(self) -> None:
-        self._wants: dict[int, tuple[SeqRange, ...]] = {}
+    def __init__(self, known_keys: Callable[[], Iterable[bytes]] | None = None) -> None:
+        # Both ends number their WANTs from 1: a RECORDS we send answers a WANT we
+        # received, one we receive answers a WANT we sent, so the two are kept apart.
+        self._sent_wants: dict[int, tuple[SeqRange, ...]] = {}
+        self._received_wants: dict[int, tuple[SeqRange, ...]] = {}
+        # the origins this end can name by prefix (None: always send origins whole)
+        self._known = known_keys
 
-    def _note_want(self, want: Want) -> None:
-        self._wants[want.request] = want.ranges
-        while len(self._wants) > MAX_RANGES_PER_WANT:  # a session has one or few in flight
-            del self._wants[next(iter(self._wants))]
+    @staticmethod
+    def _note_want(wants: dict[int, tuple[SeqRange, ...]], want: Want) -> None:
+        wants[want.request] = want.ranges
+        while len(wants) > MAX_RANGES_PER_WANT:  # a session has one or few in flight
+            del wants[next(iter(wants))]
 
     def encode(self, payload: bytes) -> bytes:
         """One item for the sync message ``payload`` (its canonical CBOR, no length prefix)."""
         message = decode_payload(payload)
         if isinstance(message, Want):
-            self._note_want(message)
-        if isinstance(message, Records) and message.request in self._wants:
-            ranges = self._wants[message.request]
+            self._note_want(self._sent_wants, message)
+        if isinstance(message, Records) and message.request in self._received_wants:
+            ranges = self._received_wants[message.request]
             out = bytearray([ITEM_RECORDS]) + _uvarint(message.request)
             for wire in message.records:
                 compact = compact_record(wire, ranges)
                 out += _uvarint(len(compact)) + compact
             return bytes(out)
+        if self._known is not None and isinstance(message, Summary | Want | Ack):
+            keyed = _shorten_origins(payload)
+            if keyed is not None:
+                packed, data = _smaller(keyed)
+                return bytes([ITEM_KEYED_DEFLATED if packed else ITEM_KEYED]) + data
         packed, data = _smaller(payload)
         return bytes([ITEM_DEFLATED if packed else ITEM_PLAIN]) + data
 
@@ -276,22 +299,86 @@ class BundleCodec:
             payload = inflate(bytes(body), max_message_bytes)
         elif kind == ITEM_RECORDS:
             payload = self._decode_records(bytes(body))
+        elif kind in (ITEM_KEYED, ITEM_KEYED_DEFLATED):
+            keyed = bytes(body) if kind == ITEM_KEYED else inflate(bytes(body), max_message_bytes)
+            payload = self._expand_origins(keyed, max_message_bytes)
         else:
             raise ProtocolError(f"unknown item type {kind}")
         message = decode_payload(payload, max_bytes=max_message_bytes)
         if isinstance(message, Want):
-            self._note_want(message)
+            self._note_want(self._received_wants, message)
         return payload
+
+    def _expand_origins(self, keyed: bytes, max_message_bytes: int) -> bytes:
+        by_prefix: dict[bytes, bytes | None] = {}
+        for key in self._known() if self._known is not None else ():
+            prefix = key[:KEY_PREFIX_BYTES]
+            by_prefix[prefix] = None if by_prefix.get(prefix, key) != key else key
+        raw = codec.decode(keyed, max_bytes=max_message_bytes)
+        if not isinstance(raw, dict):
+            raise ProtocolError("a message is a map")
+        expanded = _walk_origins(
+            raw, lambda b: by_prefix.get(b) if len(b) == KEY_PREFIX_BYTES else None
+        )
+        if not isinstance(expanded, dict):
+            raise ProtocolError("a message is a map")
+        return codec.encode(expanded)
 
     def _decode_records(self, body: bytes) -> bytes:
         request, pos = _read_uvarint(body, 0)
-        ranges = self._wants.get(request)
+        ranges = self._sent_wants.get(request)
         if ranges is None:
             raise ProtocolError(f"RECORDS for request {request}, which was not asked for")
         wires: list[bytes] = []
         for compact in _length_prefixed(body, pos):
             wires.append(rebuild_record(compact, ranges))
         return encode_payload(Records(request, tuple(wires)))
+
+
+class _Unknown:
+    """An origin prefix that did not expand: its entry is left out."""
+
+
+_UNKNOWN = _Unknown()
+
+
+def _shorten_origins(payload: bytes) -> bytes | None:
+    """``payload`` (a SUMMARY, WANT or ACK, whose byte strings are all origins) with each
+    origin cut to its prefix; None if two origins share a prefix."""
+    raw = codec.decode(payload)
+    seen: dict[bytes, bytes] = {}
+    clash = False
+
+    def shorten(b: bytes) -> bytes:
+        nonlocal clash
+        prefix = b[:KEY_PREFIX_BYTES]
+        clash = clash or seen.setdefault(prefix, b) != b
+        return prefix
+
+    short = _walk_origins(raw, shorten)
+    return None if clash else codec.encode(short)
+
+
+def _walk_origins(value: Any, change: Callable[[bytes], bytes | None]) -> Any:
+    """``value`` with every byte string passed through ``change``: a map entry whose key
+    (or whose value's first element) comes back None is left out, as is a list whose
+    element does (a range of an unknown origin)."""
+    if isinstance(value, bytes):
+        new = change(value)
+        return _UNKNOWN if new is None else new
+    if isinstance(value, dict):
+        out: dict[Any, Any] = {}
+        for k, v in value.items():
+            k2, v2 = _walk_origins(k, change), _walk_origins(v, change)
+            if k2 is not _UNKNOWN and v2 is not _UNKNOWN:
+                out[k2] = v2
+        return out
+    if isinstance(value, list):
+        items = [_walk_origins(v, change) for v in value]
+        if any(i is _UNKNOWN and isinstance(v, bytes) for i, v in zip(items, value, strict=True)):
+            return _UNKNOWN  # a range [origin, stream, first, last] of an unknown origin
+        return [i for i in items if i is not _UNKNOWN]
+    return value
 
 
 def _length_prefixed(data: bytes, pos: int) -> Iterator[bytes]:

@@ -78,6 +78,8 @@ class RadioMedium:
         default_factory=lambda: deque(maxlen=MAX_TRANSMISSION_LOG), init=False
     )
     _positions: dict[int, tuple[float, float]] = field(default_factory=dict, init=False)
+    # per pair of stations (terrain between them, a failed link): overrides ``path_loss``
+    _pair_loss: dict[frozenset[int], PathLoss] = field(default_factory=dict, init=False)
     # transmissions whose receptions are not decided yet, and decided ones that may still
     # overlap them
     _pending: list[Transmission] = field(default_factory=list, init=False)
@@ -91,8 +93,23 @@ class RadioMedium:
         (ax, ay), (bx, by) = self._positions[a], self._positions[b]
         return math.hypot(ax - bx, ay - by)
 
+    def set_path_loss(self, a: int, b: int, loss: PathLoss | None) -> None:
+        """Loss between ``a`` and ``b`` from now on (None: back to ``path_loss``).
+
+        ``PathLoss(0, 0)`` cuts the pair: neither hears (nor disturbs) the other.
+        """
+        if loss is None:
+            self._pair_loss.pop(frozenset((a, b)), None)
+        else:
+            self._pair_loss[frozenset((a, b))] = loss
+
+    def path_loss_between(self, a: int, b: int) -> PathLoss:
+        return self._pair_loss.get(frozenset((a, b)), self.path_loss)
+
     def audible(self, src: int, station: int) -> bool:
-        return src != station and self.distance_m(src, station) < self.path_loss.max_m
+        if src == station:
+            return False
+        return self.distance_m(src, station) < self.path_loss_between(src, station).max_m
 
     def transmit(self, src: int, data: bytes, start_s: float, airtime_s: float) -> None:
         """``src`` puts ``data`` on air from ``start_s`` for ``airtime_s``."""
@@ -156,7 +173,8 @@ class RadioMedium:
                 self.counters.lost_collision += 1
                 continue
             distance = self.distance_m(tx.src, station)
-            if self.rng.random() < self.path_loss.loss_probability(distance):
+            loss = self.path_loss_between(tx.src, station).loss_probability(distance)
+            if self.rng.random() < loss:
                 self.counters.lost_distance += 1
                 continue
             data = self._flip_bits(tx.data)

@@ -145,3 +145,23 @@ def start_node(tmp_path: Path) -> Iterator[Callable[..., NodeProcess]]:
         if np.proc.poll() is None:
             np.proc.kill()
             np.proc.wait(timeout=30)
+
+
+_EXIT_STATUS: list[int] = []
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _EXIT_STATUS.append(int(exitstatus))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """A test that fails half-way can leave a store's worker thread behind (aiosqlite runs
+    one non-daemon thread per connection), and the interpreter would then wait for it
+    forever after the summary. Leave with pytest's status instead of hanging a CI run."""
+    import threading
+
+    stuck = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    if stuck and _EXIT_STATUS:
+        print(f"\nleft-over threads at exit: {[t.name for t in stuck]}", flush=True)
+        sys.stdout.flush()
+        os._exit(_EXIT_STATUS[-1] or 1)

@@ -108,6 +108,8 @@ class Node:
         paths = DataPaths(Path(config.node.data_dir))
         paths.root.mkdir(parents=True, exist_ok=True)
         identity = load_or_create_identity(paths.node_key, random_bytes)
+        # No ``has_history`` hold here: a provisioned bundle also brings its key before the
+        # first database, and its first start must not wait for a peer (docs/durability.md).
         store = await Store.open(paths.database)
         authorities = frozenset(bytes.fromhex(k) for k in config.node.authority_keys)
         trust = TrustPolicy(authorities, own_key=identity.public, own_shelter=config.shelter.id)
@@ -167,6 +169,7 @@ class Node:
 
     def note_sync(self, peer: bytes, enrolment: Record | None = None) -> None:
         """Remember a completed sync round with ``peer``."""
+        self.store.end_resync_hold()  # our own records it held are back: sign again
         now = self.wall_ms()
         shelter = self.trust.shelter_of(peer) or ("city hall" if self.is_authority(peer) else "?")
         if enrolment is not None and isinstance(enrolment.body, EnrolBody):

@@ -164,4 +164,4 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if stuck and _EXIT_STATUS:
         print(f"\nleft-over threads at exit: {[t.name for t in stuck]}", flush=True)
         sys.stdout.flush()
-        os._exit(_EXIT_STATUS[-1] or 1)
+        os._exit(_EXIT_STATUS[-1])

@@ -70,9 +70,14 @@ class ActiveAlert:
 
 
 def active_alerts(
-    heads: Mapping[bytes, Record], now_ms: int, *, clock_certain: bool = True
+    heads: Mapping[bytes, Record],
+    now_ms: int,
+    *,
+    clock_certain: bool = True,
+    shelter: str | None = None,
 ) -> list[ActiveAlert]:
-    """Alerts in force at ``now_ms``: not cancelled, not superseded, not expired.
+    """Alerts in force at ``now_ms``: not cancelled, not superseded, not expired, and — when
+    ``shelter`` is given — addressed to it (an alert with no targets is for everyone).
 
     Ordered by severity, then newest first. If the clock is not certain, expired alerts are
     still dropped (safer than showing stale warnings as current) but flagged.
@@ -92,6 +97,8 @@ def active_alerts(
         if body.status not in (AlertStatus.ACTUAL, AlertStatus.EXERCISE):
             continue
         if body.expires_ms and body.expires_ms <= now_ms:
+            continue
+        if shelter is not None and body.targets and shelter not in body.targets:
             continue
         out.append(
             ActiveAlert(r, body, expiry_uncertain=not clock_certain and bool(body.expires_ms))

@@ -225,7 +225,9 @@ class Portal:
         }
         out = []
         clock_certain = self.node.clock_certain
-        for a in active_alerts(self.node.heads, self.node.wall_ms(), clock_certain=clock_certain):
+        shelter = self.node.config.shelter.id
+        now = self.node.wall_ms()
+        for a in active_alerts(self.node.heads, now, clock_certain=clock_certain, shelter=shelter):
             body: AlertBody = a.body
             issued = body.sent_ms or wall_ms_of(a.record.hlc)
             out.append(

@@ -83,7 +83,9 @@ def _active(app: web.Application) -> tuple[tuple[ActiveAlert, ...], str]:
         or memo.clock_certain != certain
         or not memo.computed_at_ms <= now < memo.until_ms
     ):
-        alerts = tuple(active_alerts(node.heads, now, clock_certain=certain))
+        alerts = tuple(
+            active_alerts(node.heads, now, clock_certain=certain, shelter=node.config.shelter.id)
+        )
         memo.generation = node.generation
         memo.clock_certain = certain
         memo.computed_at_ms = now

@@ -68,3 +68,12 @@ def test_notice_newest_version_shown_for_its_shelter_only() -> None:
     heads = fold(_history())
     assert [n.body.title["ja"] for n in visible_notices(heads, 0, "S01")] == ["新"]
     assert visible_notices(heads, 0, "S02") == []
+
+
+def test_targeted_alert_only_for_its_shelters() -> None:
+    everyone = alert(CITY, 1, 1, "all")
+    some = alert(CITY, 2, 2, "some", targets=("S01", "S03"))
+    heads = fold([everyone, some])
+    assert {a.body.identifier for a in active_alerts(heads, 0, shelter="S01")} == {"all", "some"}
+    assert {a.body.identifier for a in active_alerts(heads, 0, shelter="S02")} == {"all"}
+    assert len(active_alerts(heads, 0)) == 2  # city hall sees every alert

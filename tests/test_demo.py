@@ -76,6 +76,9 @@ def test_demo_city(tmp_path: Path) -> None:
         )
         assert issued.returncode == 0, issued.stderr
         wait_for(lambda: everywhere("避難指示：那珂川沿いの地区"), "the CLI alert on every portal")
+        for url in portals:  # and in every node's Atom feed, with a link to its CAP document
+            feed = fetch(url + "alerts.atom")
+            assert "避難指示：那珂川沿いの地区" in feed and ".cap" in feed
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)

@@ -29,6 +29,7 @@ from shelterkit.discovery.lan import LanDiscovery, discovery_for
 from shelterkit.errors import ConfigError, ShelterkitError, StorageError
 from shelterkit.links.radio import RadioLinkSettings, RadioTransport
 from shelterkit.links.websocket import add_sync_route
+from shelterkit.net.backhaul import BackhaulMonitor
 from shelterkit.net.clients import active_leases, read_lease_file
 from shelterkit.paths import DataPaths, write_private_file
 from shelterkit.portal.app import create_portal_app
@@ -168,6 +169,9 @@ async def start_node(
             extra(app, node)
         service.runners.append(await serve(app, config.peer_listen))
         service.urls["peer"] = service_url(config.peer_listen)
+        uplinks = _uplink_watcher(config, service)
+        if uplinks is not None:
+            service.jobs.append(uplinks)
         reporter = StatusReporter(node, clients=_client_counter(config))
         service.jobs.append(reporter.run)
         monitor = _power_monitor(config, service, reporter)
@@ -181,6 +185,27 @@ async def start_node(
         await service.close()
         raise
     return service
+
+
+def _uplink_watcher(
+    config: Config, service: Service
+) -> Callable[[], Coroutine[Any, Any, None]] | None:
+    """Netlink events on the uplink (no polling): when it becomes usable, sync at once."""
+    if not config.network or not config.network_settings().uplink_interface:
+        return None
+    uplink = config.network_settings().uplink_interface
+    assert uplink is not None
+
+    async def watch() -> None:
+        usable = False
+        async for states in BackhaulMonitor([uplink]).states():
+            now_usable = any(state.usable for state in states)
+            if now_usable and not usable:
+                log.info("uplink %s is usable: syncing now", uplink)
+                service.scheduler.wake()
+            usable = now_usable
+
+    return watch
 
 
 def _client_counter(config: Config) -> Callable[[], int | None]:

@@ -7,6 +7,7 @@ time. Each loop runs one round at a time; the pure ``Backoff`` decides the waits
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ class PeerState:
     last_error: str = ""
     rounds: int = 0
     backoff: Backoff = field(default_factory=Backoff)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class SyncScheduler:
@@ -89,6 +91,17 @@ class SyncScheduler:
         self.peers[url] = PeerState(url)
         self._tasks[url] = self._group.create_task(self._loop(self.peers[url]))
 
+    def wake(self) -> None:
+        """An uplink came up: retry every peer now instead of at the end of its backoff."""
+        for peer in self.peers.values():
+            peer.backoff.reset()
+            peer.wake.set()
+
+    async def _pause(self, peer: PeerState, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(peer.wake.wait(), seconds)
+        peer.wake.clear()
+
     def remove_peer(self, url: str) -> None:
         url = url.rstrip("/") + "/"
         task = self._tasks.pop(url, None)
@@ -106,14 +119,14 @@ class SyncScheduler:
                 if peer.reachable or not peer.last_error:
                     log.warning("sync with %s failed: %s", peer.url, exc)
                 peer.reachable, peer.last_error = False, str(exc)
-                await asyncio.sleep(peer.backoff.next_wait(self.rng))
+                await self._pause(peer, peer.backoff.next_wait(self.rng))
                 continue
             peer.rounds += 1
             if not peer.reachable:
                 log.info("sync with %s is up", peer.url)
             peer.reachable, peer.last_error = result.ok, result.detail
             if not result.ok:  # the peer refused or broke off: not a reason to hammer it
-                await asyncio.sleep(peer.backoff.next_wait(self.rng))
+                await self._pause(peer, peer.backoff.next_wait(self.rng))
                 continue
             peer.backoff.reset()
             # Sync again promptly when something new arrives here, else after the interval.

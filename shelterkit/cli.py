@@ -91,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
         "sim",
         help="run the city simulation; write report.json and report.html",
         description="Run every shelter's real node on emulated backhaul and LoRa links with a"
-        " virtual clock (scenarios: a normal day, a city-wide blackout, 20 %% of nodes off)"
+        " virtual clock (scenarios: a normal day, a city-wide blackout, a fifth of nodes off)"
         " and write report.json and report.html to OUT. See docs/simulation.md.",
     )
     sim.add_argument("--inventory", type=Path, required=True, help="the shelters (CSV)")

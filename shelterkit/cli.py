@@ -159,14 +159,10 @@ def _remote_args(p: argparse.ArgumentParser) -> None:
 
 
 def run_service(main: Coroutine[Any, Any, None]) -> None:
-    """Run a long-lived service on uvloop (libuv: about a third less CPU per portal
-    request than the standard loop, docs/benchmarks.md), or asyncio where it is missing."""
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(main)
-        return
-    uvloop.run(main)
+    """Run a long-lived service on the standard asyncio loop. (uvloop serves the portal with
+    about a third less CPU, but it cannot open the netlink sockets that pyroute2 needs for
+    discovery and the uplink monitor; docs/benchmarks.md.)"""
+    asyncio.run(main)
 
 
 def parse_duration(text: str) -> int:

@@ -64,8 +64,9 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     try:
         return await handler(request)
     except InputError as exc:  # the request's content, not its credentials
-        status = {"too_large": 413, "not_found": 404, "rate_limited": 429}.get(exc.code, 400)
-        return json_error(exc.code, exc.detail or str(exc), status)
+        status = {"too_large": 413, "not_found": 404, "rate_limited": 429, "forbidden": 403}
+        status_code = status.get(exc.code, 400)
+        return json_error(exc.code, exc.detail or str(exc), status_code)
     except ProtocolError as exc:
         return json_error("invalid", str(exc))
     except StorageError as exc:

@@ -320,3 +320,20 @@ async def test_bad_registration_rejected(api: TestClient, node: Node, payload: d
     resp = await api.post("/api/anpi/persons", headers=auth(), json=payload)
     assert resp.status == 400, await resp.text()
     assert not await node.store.heads([Kind.PERSON])
+
+
+async def test_moderating_another_shelters_post_is_forbidden(api: TestClient, node: Node) -> None:
+    from shelterkit.model.kinds import EnrolBody
+    from shelterkit.model.record import sign_record
+    from tests.conftest import CITY
+    from tests.helpers import identity, post
+
+    other = identity("another-shelter")
+    enrol = sign_record(CITY, 1, 1, EnrolBody(node_key=other.public, shelter="S02"))
+    theirs = post(other, 1, 2, "from S02")
+    assert not (await node.ingest([enrol.wire, theirs.wire])).rejected
+    resp = await api.post(
+        f"/api/board/{theirs.id.hex()}/hide", headers=auth(), json={"reason": "spam"}
+    )
+    assert resp.status == 403 and (await resp.json())["error"] == "forbidden"
+    assert not is_hidden(node.heads, theirs.id)

@@ -9,7 +9,6 @@ on the veth pair, inside the test's namespaces.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,44 +20,13 @@ from pathlib import Path
 
 import pytest
 
-ON_CI = os.environ.get("CI", "").lower() == "true"
+from tests.system import need_root as _need_root
+from tests.system import need_tool, run
+
 SHELTERKIT = str(Path(sys.executable).with_name("shelterkit"))
 HTTP_HELPER = str(Path(__file__).with_name("netns_http.py"))
 # Seconds for a started daemon (dbus, avahi, a node) to become ready.
 READY_DEADLINE_S = 30.0
-
-
-def unavailable(reason: str) -> None:
-    """Skip outside CI; fail under CI, where every system test must run."""
-    if ON_CI:
-        pytest.fail(f"CI must run this test, but {reason}")
-    pytest.skip(reason)
-
-
-def need_root() -> None:
-    if os.geteuid() != 0:
-        unavailable("it needs root (network namespaces)")
-
-
-def need_tool(name: str) -> str:
-    path = shutil.which(name) or next(
-        (p for p in (f"/usr/sbin/{name}", f"/sbin/{name}") if os.access(p, os.X_OK)), None
-    )
-    if path is None:
-        unavailable(f"{name} is not installed")
-        raise AssertionError("unreachable")
-    return path
-
-
-def run(
-    *argv: str, timeout: float = 30, check: bool = True, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        list(argv), capture_output=True, text=True, timeout=timeout, check=False, env=env
-    )
-    if check and done.returncode != 0:
-        raise AssertionError(f"{' '.join(argv)} exited {done.returncode}: {done.stderr.strip()}")
-    return done
 
 
 def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> int:
@@ -284,3 +252,7 @@ def avahi(lan: Lan, tmp_path: Path) -> Iterator[Avahi]:
     finally:
         for proc in reversed(procs):
             stop(proc)
+
+
+def need_root() -> None:
+    _need_root("network namespaces")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -14,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
+import uvloop
 from aiohttp.test_utils import TestClient, TestServer
 
 from shelterkit.config import Config, NodeSettings, PortalSettings, ShelterSettings
@@ -33,6 +35,13 @@ def node_config(data_dir: Path, listen: str = "127.0.0.1:8080", **portal: object
         ),
         portal=replace(PortalSettings(), **portal),  # type: ignore[arg-type]
     )
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """Every async test runs on uvloop, the loop the services run on (``cli.run_service``)."""
+    return {"uvloop": uvloop.new_event_loop}
 
 
 class FakeClock:

@@ -35,6 +35,7 @@ from shelterkit.discovery.ads import (
 from shelterkit.discovery.table import ADVERTISE_TTL_S, Outcome, PeerTable
 from shelterkit.errors import LinkError
 from shelterkit.model.keys import short_id
+from shelterkit.net.loopthread import LoopThread
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ async def interface_addresses() -> list[LocalAddress]:
     """The IPv4 addresses of the interfaces that are up, from one netlink dump."""
     from pyroute2 import AsyncIPRoute  # type: ignore[import-untyped]
 
-    try:
+    async def dump() -> list[LocalAddress]:
         async with asyncio.timeout(NETLINK_TIMEOUT_S), AsyncIPRoute() as ipr:
             names = {
                 msg["index"]: msg.get("ifname") or ""
@@ -92,6 +93,10 @@ async def interface_addresses() -> list[LocalAddress]:
                 async for msg in await ipr.addr("dump", family=socket.AF_INET)
                 if msg["index"] in names and (address := msg.get("address"))
             ]
+
+    try:
+        async with LoopThread("discovery-netlink") as netlink:
+            return await netlink.run(dump())
     except (OSError, TimeoutError) as exc:
         raise LinkError(f"cannot list interface addresses: {exc}") from None
 

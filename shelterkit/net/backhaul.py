@@ -3,21 +3,23 @@
 ``uplink_state`` is pure: it takes plain snapshots of links, addresses and routes and says
 whether an uplink is usable (present, carrier, an IPv4 address, a default route through it).
 ``BackhaulMonitor`` is the thin adapter: it subscribes to the kernel's link, address and
-route notifications (pyroute2 ``AsyncIPRoute``), and after each burst of events takes a fresh
-snapshot and yields the new state if it changed, so a cable pulled or an LTE stick that comes
-back is noticed within a fraction of a second. Whether the hub answers is the sync layer's
-question; this module only says which interface can try.
+route notifications (pyroute2 ``AsyncIPRoute``, on a ``LoopThread``), and after each burst
+of events takes a fresh snapshot and yields the new state if it changed, so a cable pulled or
+an LTE stick that comes back is noticed within a fraction of a second. Whether the hub answers
+is the sync layer's question; this module only says which interface can try.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import socket
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from shelterkit.errors import LinkError
+from shelterkit.net.loopthread import LoopThread
 
 # Events arrive in bursts (link, then address, then routes); wait this long for quiet before
 # taking one snapshot for the whole burst. A local choice, well under "within seconds".
@@ -97,6 +99,14 @@ class BackhaulMonitor:
         self.netns = netns
 
     async def states(self) -> AsyncIterator[tuple[UplinkState, ...]]:
+        async with (
+            LoopThread("backhaul-netlink") as netlink,
+            contextlib.aclosing(netlink.iterate(self._states())) as states,
+        ):
+            async for state in states:
+                yield state
+
+    async def _states(self) -> AsyncIterator[tuple[UplinkState, ...]]:
         from pyroute2 import AsyncIPRoute
 
         kwargs: dict[str, Any] = {"netns": self.netns} if self.netns else {}
@@ -151,9 +161,14 @@ async def snapshot_uplinks(
 
     monitor = BackhaulMonitor(interfaces, netns)
     kwargs: dict[str, Any] = {"netns": netns} if netns else {}
-    try:
+
+    async def dump() -> tuple[UplinkState, ...]:
         async with AsyncIPRoute(**kwargs) as ipr:
             return await monitor._snapshot(ipr)
+
+    try:
+        async with LoopThread("uplinks-netlink") as netlink:
+            return await netlink.run(dump())
     except OSError as exc:
         raise LinkError(f"netlink: {exc}") from None
 

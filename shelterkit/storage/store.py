@@ -49,6 +49,8 @@ RESYNC_HOLD_MS = 30_000
 # Below this much free space on the data partition, health says "low" (staff act before
 # writes fail): a day of a busy shelter's records is a few MB (docs/durability.md).
 LOW_SPACE_BYTES = 64 * 1024 * 1024
+# ``meta`` key: when peers last showed own records above the card's (restored image).
+RESTORE_KEY = "restore_detected_ms"
 # Kinds whose records also update the safety-registration index (storage/anpi.py).
 _ANPI_KINDS = (Kind.PERSON, Kind.NOTE)
 
@@ -84,6 +86,9 @@ class StorageHealth:
     low_space: bool
     last_error: str | None
     quarantined: str | None  # where a corrupt database was moved at start, if it was
+    # When a peer last showed records of this node above what the card held (a card
+    # restored from an old image, or a lost database), wall-clock ms; None: never.
+    restore_detected_ms: int | None = None
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -92,6 +97,7 @@ class StorageHealth:
             "low_space": self.low_space,
             "last_error": self.last_error,
             "quarantined": self.quarantined,
+            "restore_detected_ms": self.restore_detected_ms,
         }
 
 
@@ -124,6 +130,7 @@ class Store:
         self._hold_own_until_ms = 0
         self._own_origins: set[bytes] = set()
         self.quarantined: Quarantined | None = None
+        self.restore_detected_ms: int | None = None
 
     @classmethod
     async def open(
@@ -184,6 +191,7 @@ class Store:
                 bytes.fromhex(row[0][len("own:") :])
                 for row in await store._fetchall("SELECT key FROM meta WHERE key LIKE 'own:%'")
             }
+            store.restore_detected_ms = await store.get_meta_int(RESTORE_KEY) or None
         except sqlite3.Error as exc:
             raise _translate(exc) from exc
         return store
@@ -280,6 +288,8 @@ class Store:
                 if own_head is not None and result.stored and record.seq > own_head:
                     before, _ = returned.get(record.origin, (own_head, 0))
                     returned[record.origin] = (before, record.seq)
+            if returned:
+                await self._note_restore(db, received_ms)
         for origin, (before, highest) in returned.items():
             log.warning(
                 "a peer holds records of this node (%s) up to at least seq %d, above the %d"
@@ -343,24 +353,56 @@ class Store:
             await self._meta_int(db, f"seq_floor:{stream}:{origin.hex()}"),
         )
 
-    async def raise_seq_floor(self, origin: bytes, stream: Stream, seq: int) -> bool:
+    async def raise_seq_floor(
+        self, origin: bytes, stream: Stream, seq: int, now_ms: int | None = None
+    ) -> bool:
         """Remember that ``origin`` has used sequence numbers up to ``seq`` in ``stream``
         (a peer's summary says so), so ``append_own`` continues above it. Never lowers it.
-        Returns True if the floor moved."""
+        Returns True if the floor moved.
+
+        For one of this node's own keys a moved floor means the card lost records it had
+        signed (restored from an old image, or a lost database): that is logged and kept
+        for staff (``health().restore_detected_ms``) in the same transaction."""
         key = f"seq_floor:{int(stream)}:{origin.hex()}"
         async with self._transaction() as db:
-            if seq <= await self._own_head(db, origin, int(stream)):
+            before = await self._own_head(db, origin, int(stream))
+            if seq <= before:
                 return False
             await db.execute(
                 "INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, seq.to_bytes(8, "big"))
             )
-        log.warning(
-            "%s has used seq %d in stream %d elsewhere: continuing above it",
-            short_id(origin),
-            seq,
-            int(stream),
-        )
+            own = origin in self._own_origins
+            if own:
+                await self._note_restore(db, self._wall_ms() if now_ms is None else now_ms)
+        if own:
+            log.warning(
+                "a peer holds records of this node (%s) up to at least seq %d in stream %d,"
+                " above the %d on this card (restored from an old image?): continuing above"
+                " them",
+                short_id(origin),
+                seq,
+                int(stream),
+                before,
+            )
+        else:
+            log.warning(
+                "%s has used seq %d in stream %d elsewhere: continuing above it",
+                short_id(origin),
+                seq,
+                int(stream),
+            )
         return True
+
+    async def _note_restore(self, db: aiosqlite.Connection, now_ms: int) -> None:
+        await db.execute(
+            "INSERT OR REPLACE INTO meta VALUES (?, ?)", (RESTORE_KEY, now_ms.to_bytes(8, "big"))
+        )
+        self.restore_detected_ms = now_ms
+
+    def add_own_origin(self, origin: bytes) -> None:
+        """Treat ``origin`` as one of this node's keys before it has signed here (a
+        restored card may hold nothing signed by it yet)."""
+        self._own_origins.add(origin)
 
     async def _meta_int(self, db: aiosqlite.Connection, key: str) -> int:
         cursor = await db.execute("SELECT value FROM meta WHERE key = ?", (key,))
@@ -549,6 +591,7 @@ class Store:
             low_space=free is not None and free < LOW_SPACE_BYTES,
             last_error=error,
             quarantined=str(self.quarantined.moved_to) if self.quarantined else None,
+            restore_detected_ms=self.restore_detected_ms,
         )
 
     async def integrity_check(self) -> str:

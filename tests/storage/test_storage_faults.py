@@ -301,7 +301,8 @@ async def test_restored_old_image_never_reuses_a_sequence_number(
         with caplog.at_level(logging.WARNING, logger="shelterkit.storage.store"):
             await sync(node, url)
         said = [r.getMessage() for r in caplog.records if "old image" in r.getMessage()]
-        assert len(said) == 1 and "up to at least seq 7, above the 3" in said[0]
+        assert len(said) == 1 and "up to at least seq 7 in stream 5, above the 3" in said[0]
+        assert node.store.health().restore_detected_ms == NOW_MS  # staff see it
         assert max(own_posts(node)) == 7
         record = await node.publish(PostBody(text="after restore"))
         assert record.seq == 8  # never 4 again

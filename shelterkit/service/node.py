@@ -28,7 +28,7 @@ from shelterkit.model.record import Record, decode_record
 from shelterkit.model.trust import TrustPolicy
 from shelterkit.model.wallclock import WallClock
 from shelterkit.paths import DataPaths, write_private_file
-from shelterkit.storage.store import Store
+from shelterkit.storage.store import PendingOwn, Store
 from shelterkit.sync import PeerSummarized, VersionVector, accept_batch
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,11 @@ MAX_PEER_CONTACTS = 1024
 DISCOVERY_CONTACT_WAIT_S = 15.0
 # A post or registration made during the first-contact wait waits at most this long for
 # it before the phone is told to try again (nothing is acknowledged before it is signed).
+# Board posts do not wait: they are queued durably and acknowledged (``post_or_queue``).
 PUBLISH_CONTACT_WAIT_S = 10.0
+# Pending records that could not be signed (a full disk, a resync hold) are tried again
+# this often.
+PENDING_RETRY_S = 5.0
 
 
 def first_contact_wait_s(config: Config) -> float:
@@ -131,6 +135,9 @@ class Node:
         self._awaiting_contact: set[Stream] = set()
         self._contact_deadline = 0.0
         self._contact = asyncio.Condition()
+        # Board posts acknowledged during that wait, not signed yet (oldest first).
+        self.pending: list[PendingOwn] = []
+        self._signing_pending = asyncio.Lock()
 
     @classmethod
     async def open(
@@ -167,6 +174,9 @@ class Node:
         await node._load_enrolment(paths.enrolment)
         node.heads = await store.heads(MEMORY_KINDS)
         node.record_count = await store.count()
+        node.pending = await store.pending_own(identity.public)
+        if node.pending and not node._awaiting_contact:
+            await node.sign_pending()  # no peer to wait for
         log.info(
             "node %s for shelter %s: %d records",
             short_id(identity.public),
@@ -263,6 +273,57 @@ class Node:
             self._awaiting_contact -= event.streams
             async with self._contact:
                 self._contact.notify_all()
+        if self.pending:
+            await self.sign_pending()
+
+    async def post_or_queue(self, body: AnyBody) -> Record | None:
+        """A board post: signed now (the record), or, while the node waits for its first
+        peer contact, stored durably as pending (None) and signed in order once a peer has
+        spoken or the bound passed. Either way it is on disk when this returns."""
+        if not self.awaiting_contact(STREAM_OF[body.KIND]):
+            return await self.publish(body)
+        item = await self.store.queue_own(self.identity.public, body, self.wall_ms())
+        self.pending.append(item)
+        self.generation += 1
+        log.info("post queued until a peer has answered (%d waiting)", len(self.pending))
+        return None
+
+    async def sign_pending(self) -> list[Record]:
+        """Sign the pending records whose streams no longer wait, in order."""
+        signed: list[Record] = []
+        async with self._signing_pending:
+            streams = [s for s in Stream if not self.awaiting_contact(s)]
+            while self.pending:
+                batch = await self.store.sign_pending(
+                    self.identity, self.clock, self.wall_ms(), streams
+                )
+                if not batch:
+                    break
+                signed.extend(batch)
+                self._fold_in(batch)
+                self.pending = await self.store.pending_own(self.identity.public)
+                self.generation += 1
+        if signed:
+            log.info("signed %d queued posts from seq %d", len(signed), signed[0].seq)
+            await self._notify()
+        return signed
+
+    async def sign_pending_when_due(self) -> None:
+        """Service job: once the first contact came or the bound passed, sign what was
+        queued meanwhile (and retry while a full disk or a resync hold refuses it)."""
+        while any(self.awaiting_contact(s) for s in Stream):
+            left = max(0.05, self._contact_deadline - self._monotonic())
+            async with self._contact:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._contact.wait(), left)
+        while True:
+            try:
+                await self.sign_pending()
+            except StorageError as exc:
+                log.warning("queued posts not signed yet: %s", exc)
+            if not self.pending:
+                return
+            await asyncio.sleep(PENDING_RETRY_S)
 
     async def _await_contact(self, stream: Stream) -> None:
         if not self.awaiting_contact(stream):
@@ -343,6 +404,8 @@ class Node:
         Right after a start this first waits (bounded) for a peer's summary; see ``open``.
         """
         await self._await_contact(STREAM_OF[body.KIND])
+        if self.pending and signer is self.identity:
+            await self.sign_pending()  # what was acknowledged first is numbered first
         record = await self.store.append_own(signer, body, self.clock, self.wall_ms())
         self._fold_in([record])
         await self._notify()

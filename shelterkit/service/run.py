@@ -174,6 +174,7 @@ async def start_node(
         uplinks = _uplink_watcher(config, service)
         if uplinks is not None:
             service.jobs.append(uplinks)
+        service.jobs.append(node.sign_pending_when_due)
         reporter = StatusReporter(node, clients=_client_counter(config))
         service.jobs.append(reporter.run)
         monitor = _power_monitor(config, service, reporter)

@@ -23,11 +23,13 @@ from typing import Any, Literal
 import aiosqlite
 
 from shelterkit.errors import ProtocolError, StorageError
+from shelterkit.model import codec
 from shelterkit.model.anpi import PublicPerson, public_view
+from shelterkit.model.fields import body_from_wire, body_to_wire
 from shelterkit.model.fold import entity_key
 from shelterkit.model.hlc import HybridClock
 from shelterkit.model.keys import Identity, short_id
-from shelterkit.model.kinds import STREAM_OF, AnyBody, Kind, NoteStatus, Stream
+from shelterkit.model.kinds import BODY_TYPES, STREAM_OF, AnyBody, Kind, NoteStatus, Stream
 from shelterkit.model.names import NameQuery
 from shelterkit.model.record import Record, decode_record, sign_record
 from shelterkit.storage import anpi as anpi_index
@@ -51,8 +53,23 @@ RESYNC_HOLD_MS = 30_000
 LOW_SPACE_BYTES = 64 * 1024 * 1024
 # ``meta`` key: when peers last showed own records above the card's (restored image).
 RESTORE_KEY = "restore_detected_ms"
+# Own records acknowledged before the first peer contact and not signed yet, at most: a
+# busy shelter's posts for far longer than ``[node] first_contact_wait_s``.
+MAX_PENDING_OWN = 10_000
+# Pending records signed per transaction when they are released.
+PENDING_BATCH = 200
 # Kinds whose records also update the safety-registration index (storage/anpi.py).
 _ANPI_KINDS = (Kind.PERSON, Kind.NOTE)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingOwn:
+    """An own record acknowledged durably but not signed yet (``Store.queue_own``)."""
+
+    n: int  # order of acknowledgement
+    signer: bytes
+    body: AnyBody
+    wall_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,6 +344,67 @@ class Store:
             )
         self._own_origins.add(identity.public)
         return record
+
+    async def queue_own(self, signer: bytes, body: AnyBody, wall_ms: int) -> PendingOwn:
+        """Store ``body`` durably to be signed by ``signer`` later (``sign_pending``): the
+        caller may acknowledge it when this returns. Refused beyond ``MAX_PENDING_OWN``."""
+        data = codec.encode(body_to_wire(body))
+        async with self._transaction() as db:
+            cursor = await db.execute("SELECT count(*) FROM pending")
+            row = await cursor.fetchone()
+            if row is not None and int(row[0]) >= MAX_PENDING_OWN:
+                raise StorageError("too many records waiting for a peer: try again soon")
+            cursor = await db.execute(
+                "INSERT INTO pending (signer, kind, body, wall_ms) VALUES (?, ?, ?, ?)",
+                (signer, int(body.KIND), data, wall_ms),
+            )
+            n = int(cursor.lastrowid or 0)
+        return PendingOwn(n, signer, body, wall_ms)
+
+    async def pending_own(self, signer: bytes | None = None) -> list[PendingOwn]:
+        """Own records waiting to be signed, oldest first (all signers, or one)."""
+        sql = "SELECT n, signer, kind, body, wall_ms FROM pending"
+        params: tuple[bytes, ...] = ()
+        if signer is not None:
+            sql, params = sql + " WHERE signer = ?", (signer,)
+        rows = await self._fetchall(sql + " ORDER BY n LIMIT ?", (*params, MAX_PENDING_OWN))
+        return [_pending(row) for row in rows]
+
+    async def sign_pending(
+        self, identity: Identity, clock: HybridClock, wall_ms: int, streams: Iterable[Stream]
+    ) -> list[Record]:
+        """Sign the pending records of ``identity`` in ``streams``, in the order they were
+        acknowledged, each with the next sequence number; each one is deleted from the
+        queue in the transaction that stores it signed, so a crash leaves it either pending
+        or signed, never both or neither. At most ``PENDING_BATCH`` per call."""
+        wanted = {int(s) for s in streams}
+        out: list[Record] = []
+        if self.resync_hold_active or not wanted:
+            return out
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "SELECT n, signer, kind, body, wall_ms FROM pending WHERE signer = ?"
+                " ORDER BY n LIMIT ?",
+                (identity.public, PENDING_BATCH),
+            )
+            rows = list(await cursor.fetchall())
+            for row in rows:
+                item = _pending(row)
+                stream = int(_stream_of(item.body))
+                if stream not in wanted:
+                    continue
+                seq = await self._own_head(db, identity.public, stream) + 1
+                # the time it was acknowledged, unless the clock has passed it since
+                record = sign_record(identity, seq, clock.now(item.wall_ms), item.body)
+                await self._insert(db, record, wall_ms)
+                await db.execute("DELETE FROM pending WHERE n = ?", (item.n,))
+                out.append(record)
+            if out:
+                await db.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('hlc_last', ?)",
+                    (clock.last.to_bytes(8, "big"),),
+                )
+        return out
 
     @property
     def resync_hold_active(self) -> bool:
@@ -603,6 +681,16 @@ def _stream_of(body: AnyBody) -> Stream:
     return STREAM_OF[body.KIND]
 
 
+def _pending(row: Sequence[Any]) -> PendingOwn:
+    n, signer, kind, data, wall_ms = row
+    try:
+        body_type = BODY_TYPES[Kind(int(kind))]
+        body = body_from_wire(body_type, codec.decode(bytes(data)))
+    except (ValueError, KeyError, ProtocolError) as exc:
+        raise StorageError(f"pending record {n} does not decode: {exc}") from exc
+    return PendingOwn(int(n), bytes(signer), body, int(wall_ms))
+
+
 def _load(wire: bytes) -> Record:
     try:
         return decode_record(bytes(wire), verify_signature=False)
@@ -610,4 +698,4 @@ def _load(wire: bytes) -> Record:
         raise StorageError(f"stored record does not decode: {exc}") from exc
 
 
-__all__ = ["AppendResult", "StorageHealth", "Store"]
+__all__ = ["AppendResult", "PendingOwn", "StorageHealth", "Store"]

@@ -168,3 +168,103 @@ async def test_a_radio_summary_releases_only_the_radio_streams(tmp_path: Path) -
         assert (await node.publish(PostBody(text="bounded"))).seq == 1
     finally:
         await node.close()
+
+
+# -- board posts during the wait: acknowledged at once, signed later ----------------------
+
+
+async def test_a_post_during_the_wait_is_queued_durably_and_signed_in_order(
+    tmp_path: Path,
+) -> None:
+    cfg = config(tmp_path / "data", hub_url=unreachable_hub())
+    node = await open_node(cfg)
+    me = node.identity.public
+    try:
+        for i in range(3):  # what the old image holds
+            await node.store.append_own(
+                node.identity, PostBody(text=f"old {i}"), node.clock, NOW_MS
+            )
+        started = time.monotonic()
+        for i in range(3):
+            assert await node.post_or_queue(PostBody(text=f"queued {i}")) is None
+        assert time.monotonic() - started < 1.0  # acknowledged at once
+        assert [p.body.text for p in node.pending] == [f"queued {i}" for i in range(3)]  # type: ignore[union-attr]
+    finally:
+        await node.close()  # as a SIGKILL would: nothing signed, all on disk
+    node = await open_node(cfg)
+    try:
+        assert [p.body.text for p in node.pending] == [f"queued {i}" for i in range(3)]  # type: ignore[union-attr]
+        assert await node.store.count() == 3  # only the old image's posts are signed
+        generation = node.generation
+        await node.learn_own_heads(
+            PeerSummarized(VersionVector({(me, Stream.BOARD): 7}), frozenset(Stream))
+        )
+        assert node.pending == [] and node.generation > generation
+        records = await node.store.records_range(me, Stream.BOARD, 8, 100)
+        assert [(r.seq, r.body.text) for r in records] == [  # type: ignore[union-attr]
+            (8, "queued 0"),
+            (9, "queued 1"),
+            (10, "queued 2"),
+        ]
+        assert await node.store.pending_own() == []
+        # a post after the contact is signed at once, after the queued ones
+        record = await node.post_or_queue(PostBody(text="later"))
+        assert record is not None and record.seq == 11
+    finally:
+        await node.close()
+
+
+async def test_queued_posts_are_signed_when_the_bound_passes(tmp_path: Path) -> None:
+    node = await open_node(
+        config(tmp_path / "data", hub_url=unreachable_hub(), first_contact_wait_s=1)
+    )
+    try:
+        assert await node.post_or_queue(PostBody(text="isolated")) is None
+        started = time.monotonic()
+        await asyncio.wait_for(node.sign_pending_when_due(), 5)
+        assert 0.5 < time.monotonic() - started < 3.0
+        assert node.pending == []
+        (record,) = await node.store.records_range(node.identity.public, Stream.BOARD, 1, 9)
+        assert record.body.text == "isolated"  # type: ignore[union-attr]
+    finally:
+        await node.close()
+
+
+async def test_a_node_without_peers_signs_what_a_killed_run_queued(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    node = await open_node(config(data, hub_url=unreachable_hub()))
+    try:
+        assert await node.post_or_queue(PostBody(text="queued")) is None
+    finally:
+        await node.close()
+    node = await open_node(config(data))  # the hub taken out of the configuration
+    try:
+        assert node.pending == []
+        assert await node.store.count() == 1
+    finally:
+        await node.close()
+
+
+async def test_the_board_shows_a_queued_post_as_waiting(tmp_path: Path) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from shelterkit.portal.app import create_portal_app
+
+    node = await open_node(config(tmp_path / "data", hub_url=unreachable_hub()))
+    try:
+        async with TestClient(TestServer(create_portal_app(node))) as client:
+            page = await (await client.get("/board")).text()
+            token = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+            response = await client.post(
+                "/board", data={"csrf": token, "text": "help needed"}, allow_redirects=False
+            )
+            assert response.status == 303
+            assert response.headers["Location"] == "/board?posted=pending#posts"
+            page = await (await client.get("/board?posted=pending")).text()
+            assert "help needed" in page and "送信待ち" in page
+            assert "まもなく" in page or "つながり次第" in page
+            await node.learn_own_heads(PeerSummarized(VersionVector(), frozenset(Stream)))
+            page = await (await client.get("/board")).text()
+            assert "help needed" in page and "送信待ち" not in page
+    finally:
+        await node.close()

@@ -55,6 +55,11 @@ class NodeSettings:
         [], "Further sync peers (URLs of other nodes' peer listeners), e.g. on a LAN."
     )
     sync_interval_s: int = setting(5, "Seconds between sync rounds while nothing changes.")
+    first_contact_wait_s: int = setting(
+        120,
+        "After a start, own records wait this long at most for a peer to say which numbers"
+        " this node already used (a card restored from an old image); 0: never wait.",
+    )
     discovery: bool = setting(
         True,
         "Advertise the peer listener on the LAN by zeroconf (_shelterkit._tcp) and sync with"

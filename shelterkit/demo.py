@@ -186,6 +186,9 @@ async def run_demo(data: str | None, port: int) -> None:
         for i, s in enumerate(SHELTERS, start=1):
             portal_port, peer_port = port + i, port + i + PEER_PORT_OFFSET
             config = shelter_config(root, s, portal_port, peer_port, hub, hub_url)
+            if fresh:  # keys made just now have signed nothing: no older image to fear
+                node = dataclasses.replace(config.node, first_contact_wait_s=0)
+                config = dataclasses.replace(config, node=node)
             await enrol_if_needed(hub, config, s)
             service = await start_node(config)
             services.append(service)

@@ -72,7 +72,9 @@ class Hub:
             node=dataclasses.replace(config.node, authority_keys=keys),
             shelter=dataclasses.replace(config.shelter, id=HUB_SHELTER_ID),
         )
-        node = await Node.open(config, wall_ms, random_bytes)
+        # City hall signs at once (alerts are urgent); see docs/durability.md for the risk.
+        node = await Node.open(config, wall_ms, random_bytes, sign_at_once=True)
+        node.add_signer(authority.public)
         hub = cls(node, authority)
         if node.enrolment is None:
             record = await hub.enrol(node.identity.public, HUB_SHELTER_ID, "City hall hub")

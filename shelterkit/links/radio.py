@@ -58,6 +58,7 @@ from shelterkit.sync import (
     Cancel,
     Event,
     PeerGreeted,
+    PeerSummarized,
     RecordsReceived,
     RecordsRequested,
     RecordsStored,
@@ -260,6 +261,7 @@ class RadioSync:
             batch_records=base.batch_records,
             max_outstanding_batches=base.max_outstanding_batches,
             idle_timeout_s=base.idle_timeout_s,
+            own_keys=frozenset(self.node.signers),
         )
 
     # -- input ------------------------------------------------------------------------------
@@ -410,7 +412,9 @@ class RadioSync:
         """``service.replica.drive`` for radio: what may not cross a radio stays behind."""
         out: list[bytes] = []
         for event in events:
-            if isinstance(event, RecordsRequested):
+            if isinstance(event, PeerSummarized):
+                await self.node.learn_own_heads(event)
+            elif isinstance(event, RecordsRequested):
                 wires = await wires_for(self.node, event.ranges, event.max_records, event.max_bytes)
                 out.append(session.send(SendRecords(event.request, radio_safe(wires))))
             elif isinstance(event, RecordsReceived):

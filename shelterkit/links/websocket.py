@@ -123,7 +123,12 @@ async def _round(node: Node, channel: _Channel, roles: Role, expected: bytes | N
 
     loop = asyncio.get_running_loop()
     session = SyncSession(
-        SessionConfig(node.identity.public, roles=roles, expected_peer=peer.key),
+        SessionConfig(
+            node.identity.public,
+            roles=roles,
+            expected_peer=peer.key,
+            own_keys=frozenset(node.signers),
+        ),
         await node.have(),
         loop.time(),
     )

@@ -281,6 +281,24 @@ class Portal:
         labels = dict(self.category_labels(lang))
         wanted = CATEGORY_NAMES.get(category)
         out = []
+        # this shelter's posts waiting for a first peer contact, newest first, marked
+        for item in reversed(self.node.pending):
+            body = item.body
+            if not isinstance(body, PostBody):
+                continue
+            if wanted is not None and body.category is not wanted:
+                continue
+            out.append(
+                {
+                    "category": labels[CATEGORY_SLUGS[body.category]],
+                    "text": body.text,
+                    "author": body.author,
+                    "time": self.fmt_time(item.wall_ms, lang),
+                    "pending": True,
+                }
+            )
+            if len(out) >= MAX_BOARD_POSTS_SHOWN:
+                return out
         for r in visible_posts(self.node.heads):
             body = r.body
             assert isinstance(body, PostBody)
@@ -292,6 +310,7 @@ class Portal:
                     "text": body.text,
                     "author": body.author,
                     "time": self.fmt_time(wall_ms_of(r.hlc), lang),
+                    "pending": False,
                 }
             )
             if len(out) >= MAX_BOARD_POSTS_SHOWN:
@@ -304,6 +323,7 @@ class Portal:
         category: str,
         *,
         posted: bool,
+        pending: bool = False,
         error: str = "",
         form: dict[str, str] | None = None,
     ) -> bytes:
@@ -319,6 +339,7 @@ class Portal:
             categories=self.category_labels(lang),
             category=category,
             posted=posted,
+            pending=pending,
             error=error,
             csrf=_CSRF_MARK,
             max_chars=MAX_POST_CHARS,
@@ -549,10 +570,13 @@ async def board(request: web.Request) -> web.StreamResponse:
     category = request.query.get("c", "")
     if category and category not in CATEGORY_NAMES:
         raise InputError("bad_choice", "category")
-    posted = request.query.get("posted") == "1"
+    posted = request.query.get("posted", "")
+    posted = posted if posted in ("1", "pending") else ""
     page = portal.cached(
-        ("board", lang, category, "p" if posted else ""),
-        lambda: portal.board_html(lang, category, posted=posted),
+        ("board", lang, category, posted),
+        lambda: portal.board_html(
+            lang, category, posted=posted == "1", pending=posted == "pending"
+        ),
     )
     token = portal.csrf.issue(request[CLIENT_KEY], portal.clock(), os.urandom(8))
     return _html(request, page.raw.replace(_CSRF_MARK.encode(), token.encode()))
@@ -587,7 +611,8 @@ async def board_post(request: web.Request) -> web.StreamResponse:
         if exc.code == "rate_limited":
             response.headers["Retry-After"] = str(int(request.get(RETRY_KEY, 30.0)) + 1)
         return response
-    await portal.node.publish(post)
+    if await portal.node.post_or_queue(post) is None:  # stored, signed once a peer answers
+        raise web.HTTPSeeOther("/board?posted=pending#posts")
     raise web.HTTPSeeOther("/board?posted=1#posts")
 
 

@@ -11,23 +11,25 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from shelterkit.config import Config
+from shelterkit.discovery.ads import listen_is_loopback
 from shelterkit.errors import ProtocolError, StorageError, TrustError
 from shelterkit.model.fold import entity_key, newer
 from shelterkit.model.hlc import HybridClock, wall_ms_of
 from shelterkit.model.keys import SEED_BYTES, Identity, short_id
-from shelterkit.model.kinds import AnyBody, EnrolBody, Kind
+from shelterkit.model.kinds import STREAM_OF, AnyBody, EnrolBody, Kind, Stream
 from shelterkit.model.record import Record, decode_record
 from shelterkit.model.trust import TrustPolicy
 from shelterkit.model.wallclock import WallClock
 from shelterkit.paths import DataPaths, write_private_file
-from shelterkit.storage.store import Store
-from shelterkit.sync import VersionVector, accept_batch
+from shelterkit.storage.store import PendingOwn, Store
+from shelterkit.sync import PeerSummarized, VersionVector, accept_batch
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,31 @@ def load_or_create_identity(p: Path, random_bytes: Callable[[int], bytes]) -> Id
 
 # Peers whose last contact is remembered (a city has tens of shelters).
 MAX_PEER_CONTACTS = 1024
+# A node that only finds peers by zeroconf waits at most this long for one after a start
+# (a browse answers within seconds); one with configured peers waits
+# ``[node] first_contact_wait_s`` (docs/durability.md).
+DISCOVERY_CONTACT_WAIT_S = 15.0
+# A post or registration made during the first-contact wait waits at most this long for
+# it before the phone is told to try again (nothing is acknowledged before it is signed).
+# Board posts do not wait: they are queued durably and acknowledged (``post_or_queue``).
+PUBLISH_CONTACT_WAIT_S = 10.0
+# Pending records that could not be signed (a full disk, a resync hold) are tried again
+# this often.
+PENDING_RETRY_S = 5.0
+
+
+def first_contact_wait_s(config: Config) -> float:
+    """How long own signing waits after a start for a peer to say which numbers this node
+    has already used: not at all without any peer to wait for."""
+    node = config.node
+    if node.first_contact_wait_s <= 0:
+        return 0.0
+    if node.hub_url or node.peers or config.radio:
+        return float(node.first_contact_wait_s)
+    host = config.peer_listen.rpartition(":")[0].strip("[]")
+    if node.discovery and not listen_is_loopback(host):
+        return min(float(node.first_contact_wait_s), DISCOVERY_CONTACT_WAIT_S)
+    return 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +105,7 @@ class Node:
         trust: TrustPolicy,
         clock: HybridClock,
         wall_ms: Callable[[], int],
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
         self.store = store
@@ -97,6 +125,19 @@ class Node:
         self.changes = 0  # every stored record counts; sync loops wait on it
         self._changed = asyncio.Condition()
         self._vector: VersionVector | None = None
+        # Keys this node signs with (its own; a hub adds the authority key).
+        self.signers: set[bytes] = {identity.public}
+        store.add_own_origin(identity.public)
+        # First contact after a start (docs/durability.md): streams whose own signing waits
+        # until a peer's summary has said which numbers this node already used, or until
+        # ``_contact_deadline`` (monotonic seconds) passes.
+        self._monotonic = monotonic
+        self._awaiting_contact: set[Stream] = set()
+        self._contact_deadline = 0.0
+        self._contact = asyncio.Condition()
+        # Board posts acknowledged during that wait, not signed yet (oldest first).
+        self.pending: list[PendingOwn] = []
+        self._signing_pending = asyncio.Lock()
 
     @classmethod
     async def open(
@@ -104,7 +145,16 @@ class Node:
         config: Config,
         wall_ms: Callable[[], int],
         random_bytes: Callable[[int], bytes] = os.urandom,
+        *,
+        sign_at_once: bool = False,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> Node:
+        """Open the node's store and keys.
+
+        Unless ``sign_at_once`` (city hall: alerts are urgent), own signing first waits for
+        a peer's summary, at most ``first_contact_wait_s(config)``: an old image of the
+        card cannot be told from a reboot, only peers know the numbers it used since.
+        """
         paths = DataPaths(Path(config.node.data_dir))
         paths.root.mkdir(parents=True, exist_ok=True)
         identity = load_or_create_identity(paths.node_key, random_bytes)
@@ -114,12 +164,19 @@ class Node:
         authorities = frozenset(bytes.fromhex(k) for k in config.node.authority_keys)
         trust = TrustPolicy(authorities, own_key=identity.public, own_shelter=config.shelter.id)
         clock = HybridClock(await store.get_meta_int("hlc_last"))
-        node = cls(config, store, identity, trust, clock, wall_ms)
+        node = cls(config, store, identity, trust, clock, wall_ms, monotonic)
+        wait_s = 0.0 if sign_at_once else first_contact_wait_s(config)
+        if wait_s > 0:
+            node._awaiting_contact = set(Stream)
+            node._contact_deadline = monotonic() + wait_s
         for record in (await store.heads([Kind.ENROL, Kind.REVOKE])).values():
             trust.learn(record)
         await node._load_enrolment(paths.enrolment)
         node.heads = await store.heads(MEMORY_KINDS)
         node.record_count = await store.count()
+        node.pending = await store.pending_own(identity.public)
+        if node.pending and not node._awaiting_contact:
+            await node.sign_pending()  # no peer to wait for
         log.info(
             "node %s for shelter %s: %d records",
             short_id(identity.public),
@@ -179,6 +236,106 @@ class Node:
         while len(self.peers) > MAX_PEER_CONTACTS:
             self.peers.pop(next(iter(self.peers)))
         self.last_sync_ms = now
+
+    def add_signer(self, key: bytes) -> None:
+        """Another key this node signs with (a hub's authority key)."""
+        self.signers.add(key)
+        self.store.add_own_origin(key)
+
+    def awaiting_contact(self, stream: Stream) -> bool:
+        """True while own records of ``stream`` wait for the first peer contact."""
+        if not self._awaiting_contact:
+            return False
+        if self._monotonic() >= self._contact_deadline:
+            log.warning(
+                "no peer reached since the start: signing own records without knowing"
+                " whether an older image of this card used their numbers"
+            )
+            self._awaiting_contact.clear()
+            return False
+        return stream in self._awaiting_contact
+
+    def contact_report(self) -> dict[str, Any]:
+        """For health: which streams still wait for a first contact, and how long at most."""
+        waiting = sorted(s.name.lower() for s in Stream if self.awaiting_contact(s))
+        left = max(0.0, self._contact_deadline - self._monotonic()) if waiting else 0.0
+        return {"waiting": waiting, "left_s": round(left, 1)}
+
+    async def learn_own_heads(self, event: PeerSummarized) -> None:
+        """A peer's summary is in: never sign at or below its heads for our keys (a moved
+        floor is a restored card, logged and shown to staff by the store), and stop waiting
+        for first contact in the streams it covered."""
+        now = self.wall_ms()
+        for (origin, stream), seq in event.own_heads.items():
+            if origin in self.signers:
+                await self.store.raise_seq_floor(origin, stream, seq, now)
+        if self._awaiting_contact & event.streams:
+            self._awaiting_contact -= event.streams
+            async with self._contact:
+                self._contact.notify_all()
+        if self.pending:
+            await self.sign_pending()
+
+    async def post_or_queue(self, body: AnyBody) -> Record | None:
+        """A board post: signed now (the record), or, while the node waits for its first
+        peer contact, stored durably as pending (None) and signed in order once a peer has
+        spoken or the bound passed. Either way it is on disk when this returns."""
+        if not self.awaiting_contact(STREAM_OF[body.KIND]):
+            return await self.publish(body)
+        item = await self.store.queue_own(self.identity.public, body, self.wall_ms())
+        self.pending.append(item)
+        self.generation += 1
+        log.info("post queued until a peer has answered (%d waiting)", len(self.pending))
+        return None
+
+    async def sign_pending(self) -> list[Record]:
+        """Sign the pending records whose streams no longer wait, in order."""
+        signed: list[Record] = []
+        async with self._signing_pending:
+            streams = [s for s in Stream if not self.awaiting_contact(s)]
+            while self.pending:
+                batch = await self.store.sign_pending(
+                    self.identity, self.clock, self.wall_ms(), streams
+                )
+                if not batch:
+                    break
+                signed.extend(batch)
+                self._fold_in(batch)
+                self.pending = await self.store.pending_own(self.identity.public)
+                self.generation += 1
+        if signed:
+            log.info("signed %d queued posts from seq %d", len(signed), signed[0].seq)
+            await self._notify()
+        return signed
+
+    async def sign_pending_when_due(self) -> None:
+        """Service job: once the first contact came or the bound passed, sign what was
+        queued meanwhile (and retry while a full disk or a resync hold refuses it)."""
+        while any(self.awaiting_contact(s) for s in Stream):
+            left = max(0.05, self._contact_deadline - self._monotonic())
+            async with self._contact:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._contact.wait(), left)
+        while True:
+            try:
+                await self.sign_pending()
+            except StorageError as exc:
+                log.warning("queued posts not signed yet: %s", exc)
+            if not self.pending:
+                return
+            await asyncio.sleep(PENDING_RETRY_S)
+
+    async def _await_contact(self, stream: Stream) -> None:
+        if not self.awaiting_contact(stream):
+            return
+        wait_s = min(PUBLISH_CONTACT_WAIT_S, self._contact_deadline - self._monotonic())
+        async with self._contact:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._contact.wait_for(lambda: not self.awaiting_contact(stream)), wait_s
+                )
+        if self.awaiting_contact(stream):
+            raise StorageError("waiting for a peer after the start: try again soon")
 
     async def wait_for_change(self, seen: int, wait_s: float) -> int:
         """Wait until ``changes`` differs from ``seen`` or ``wait_s`` passes."""
@@ -242,7 +399,13 @@ class Node:
         return await self.publish_as(self.identity, body)
 
     async def publish_as(self, signer: Identity, body: AnyBody) -> Record:
-        """Sign ``body`` with ``signer`` (this node, or the hub's authority key) and store it."""
+        """Sign ``body`` with ``signer`` (this node, or the hub's authority key) and store it.
+
+        Right after a start this first waits (bounded) for a peer's summary; see ``open``.
+        """
+        await self._await_contact(STREAM_OF[body.KIND])
+        if self.pending and signer is self.identity:
+            await self.sign_pending()  # what was acknowledged first is numbered first
         record = await self.store.append_own(signer, body, self.clock, self.wall_ms())
         self._fold_in([record])
         await self._notify()

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from shelterkit.service.node import Node
 from shelterkit.sync import (
     Event,
+    PeerSummarized,
     RecordsReceived,
     RecordsRequested,
     RecordsStored,
@@ -44,7 +45,9 @@ async def drive(node: Node, session: SyncSession, events: Sequence[Event]) -> by
     """Answer ``events``; return the bytes to send to the peer."""
     out: list[bytes] = []
     for event in events:
-        if isinstance(event, RecordsRequested):
+        if isinstance(event, PeerSummarized):
+            await node.learn_own_heads(event)
+        elif isinstance(event, RecordsRequested):
             wires = await wires_for(node, event.ranges, event.max_records, event.max_bytes)
             out.append(session.send(SendRecords(event.request, wires)))
         elif isinstance(event, RecordsReceived):

@@ -103,6 +103,8 @@ def peer_app(node: Node, secret: bytes, roles: Role) -> web.Application:
                 "links": {name: report() for name, report in node.link_reports.items()},
                 # full disk, quarantined database, resync hold: staff see it here (DESIGN §9)
                 "storage": node.store.health().as_json(),
+                # own signing waiting for a first peer contact after the start
+                "first_contact": node.contact_report(),
             }
         )
 
@@ -172,6 +174,7 @@ async def start_node(
         uplinks = _uplink_watcher(config, service)
         if uplinks is not None:
             service.jobs.append(uplinks)
+        service.jobs.append(node.sign_pending_when_due)
         reporter = StatusReporter(node, clients=_client_counter(config))
         service.jobs.append(reporter.run)
         monitor = _power_monitor(config, service, reporter)

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from shelterkit.errors import StorageError
 from shelterkit.model.kinds import MAX_STATUS_LINKS_CHARS, StatusBody
 from shelterkit.service.node import Node
 
@@ -80,7 +81,10 @@ class StatusReporter:
 
     async def run(self, poll_s: float = STATUS_POLL_S) -> None:
         while True:
-            await self.report()
+            try:
+                await self.report()
+            except StorageError as exc:  # disk full, a hold: try again at the next poll
+                log.warning("status record not stored: %s", exc)
             await asyncio.sleep(poll_s)
 
 

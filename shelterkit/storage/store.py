@@ -23,11 +23,13 @@ from typing import Any, Literal
 import aiosqlite
 
 from shelterkit.errors import ProtocolError, StorageError
+from shelterkit.model import codec
 from shelterkit.model.anpi import PublicPerson, public_view
+from shelterkit.model.fields import body_from_wire, body_to_wire
 from shelterkit.model.fold import entity_key
 from shelterkit.model.hlc import HybridClock
 from shelterkit.model.keys import Identity, short_id
-from shelterkit.model.kinds import STREAM_OF, AnyBody, Kind, NoteStatus, Stream
+from shelterkit.model.kinds import BODY_TYPES, STREAM_OF, AnyBody, Kind, NoteStatus, Stream
 from shelterkit.model.names import NameQuery
 from shelterkit.model.record import Record, decode_record, sign_record
 from shelterkit.storage import anpi as anpi_index
@@ -49,8 +51,25 @@ RESYNC_HOLD_MS = 30_000
 # Below this much free space on the data partition, health says "low" (staff act before
 # writes fail): a day of a busy shelter's records is a few MB (docs/durability.md).
 LOW_SPACE_BYTES = 64 * 1024 * 1024
+# ``meta`` key: when peers last showed own records above the card's (restored image).
+RESTORE_KEY = "restore_detected_ms"
+# Own records acknowledged before the first peer contact and not signed yet, at most: a
+# busy shelter's posts for far longer than ``[node] first_contact_wait_s``.
+MAX_PENDING_OWN = 10_000
+# Pending records signed per transaction when they are released.
+PENDING_BATCH = 200
 # Kinds whose records also update the safety-registration index (storage/anpi.py).
 _ANPI_KINDS = (Kind.PERSON, Kind.NOTE)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingOwn:
+    """An own record acknowledged durably but not signed yet (``Store.queue_own``)."""
+
+    n: int  # order of acknowledgement
+    signer: bytes
+    body: AnyBody
+    wall_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +103,9 @@ class StorageHealth:
     low_space: bool
     last_error: str | None
     quarantined: str | None  # where a corrupt database was moved at start, if it was
+    # When a peer last showed records of this node above what the card held (a card
+    # restored from an old image, or a lost database), wall-clock ms; None: never.
+    restore_detected_ms: int | None = None
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -92,6 +114,7 @@ class StorageHealth:
             "low_space": self.low_space,
             "last_error": self.last_error,
             "quarantined": self.quarantined,
+            "restore_detected_ms": self.restore_detected_ms,
         }
 
 
@@ -124,6 +147,7 @@ class Store:
         self._hold_own_until_ms = 0
         self._own_origins: set[bytes] = set()
         self.quarantined: Quarantined | None = None
+        self.restore_detected_ms: int | None = None
 
     @classmethod
     async def open(
@@ -184,6 +208,7 @@ class Store:
                 bytes.fromhex(row[0][len("own:") :])
                 for row in await store._fetchall("SELECT key FROM meta WHERE key LIKE 'own:%'")
             }
+            store.restore_detected_ms = await store.get_meta_int(RESTORE_KEY) or None
         except sqlite3.Error as exc:
             raise _translate(exc) from exc
         return store
@@ -280,6 +305,8 @@ class Store:
                 if own_head is not None and result.stored and record.seq > own_head:
                     before, _ = returned.get(record.origin, (own_head, 0))
                     returned[record.origin] = (before, record.seq)
+            if returned:
+                await self._note_restore(db, received_ms)
         for origin, (before, highest) in returned.items():
             log.warning(
                 "a peer holds records of this node (%s) up to at least seq %d, above the %d"
@@ -318,6 +345,67 @@ class Store:
         self._own_origins.add(identity.public)
         return record
 
+    async def queue_own(self, signer: bytes, body: AnyBody, wall_ms: int) -> PendingOwn:
+        """Store ``body`` durably to be signed by ``signer`` later (``sign_pending``): the
+        caller may acknowledge it when this returns. Refused beyond ``MAX_PENDING_OWN``."""
+        data = codec.encode(body_to_wire(body))
+        async with self._transaction() as db:
+            cursor = await db.execute("SELECT count(*) FROM pending")
+            row = await cursor.fetchone()
+            if row is not None and int(row[0]) >= MAX_PENDING_OWN:
+                raise StorageError("too many records waiting for a peer: try again soon")
+            cursor = await db.execute(
+                "INSERT INTO pending (signer, kind, body, wall_ms) VALUES (?, ?, ?, ?)",
+                (signer, int(body.KIND), data, wall_ms),
+            )
+            n = int(cursor.lastrowid or 0)
+        return PendingOwn(n, signer, body, wall_ms)
+
+    async def pending_own(self, signer: bytes | None = None) -> list[PendingOwn]:
+        """Own records waiting to be signed, oldest first (all signers, or one)."""
+        sql = "SELECT n, signer, kind, body, wall_ms FROM pending"
+        params: tuple[bytes, ...] = ()
+        if signer is not None:
+            sql, params = sql + " WHERE signer = ?", (signer,)
+        rows = await self._fetchall(sql + " ORDER BY n LIMIT ?", (*params, MAX_PENDING_OWN))
+        return [_pending(row) for row in rows]
+
+    async def sign_pending(
+        self, identity: Identity, clock: HybridClock, wall_ms: int, streams: Iterable[Stream]
+    ) -> list[Record]:
+        """Sign the pending records of ``identity`` in ``streams``, in the order they were
+        acknowledged, each with the next sequence number; each one is deleted from the
+        queue in the transaction that stores it signed, so a crash leaves it either pending
+        or signed, never both or neither. At most ``PENDING_BATCH`` per call."""
+        wanted = {int(s) for s in streams}
+        out: list[Record] = []
+        if self.resync_hold_active or not wanted:
+            return out
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "SELECT n, signer, kind, body, wall_ms FROM pending WHERE signer = ?"
+                " ORDER BY n LIMIT ?",
+                (identity.public, PENDING_BATCH),
+            )
+            rows = list(await cursor.fetchall())
+            for row in rows:
+                item = _pending(row)
+                stream = int(_stream_of(item.body))
+                if stream not in wanted:
+                    continue
+                seq = await self._own_head(db, identity.public, stream) + 1
+                # the time it was acknowledged, unless the clock has passed it since
+                record = sign_record(identity, seq, clock.now(item.wall_ms), item.body)
+                await self._insert(db, record, wall_ms)
+                await db.execute("DELETE FROM pending WHERE n = ?", (item.n,))
+                out.append(record)
+            if out:
+                await db.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('hlc_last', ?)",
+                    (clock.last.to_bytes(8, "big"),),
+                )
+        return out
+
     @property
     def resync_hold_active(self) -> bool:
         """True while own signing waits for sync after a quarantine (``RESYNC_HOLD_MS``)."""
@@ -343,24 +431,56 @@ class Store:
             await self._meta_int(db, f"seq_floor:{stream}:{origin.hex()}"),
         )
 
-    async def raise_seq_floor(self, origin: bytes, stream: Stream, seq: int) -> bool:
+    async def raise_seq_floor(
+        self, origin: bytes, stream: Stream, seq: int, now_ms: int | None = None
+    ) -> bool:
         """Remember that ``origin`` has used sequence numbers up to ``seq`` in ``stream``
         (a peer's summary says so), so ``append_own`` continues above it. Never lowers it.
-        Returns True if the floor moved."""
+        Returns True if the floor moved.
+
+        For one of this node's own keys a moved floor means the card lost records it had
+        signed (restored from an old image, or a lost database): that is logged and kept
+        for staff (``health().restore_detected_ms``) in the same transaction."""
         key = f"seq_floor:{int(stream)}:{origin.hex()}"
         async with self._transaction() as db:
-            if seq <= await self._own_head(db, origin, int(stream)):
+            before = await self._own_head(db, origin, int(stream))
+            if seq <= before:
                 return False
             await db.execute(
                 "INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, seq.to_bytes(8, "big"))
             )
-        log.warning(
-            "%s has used seq %d in stream %d elsewhere: continuing above it",
-            short_id(origin),
-            seq,
-            int(stream),
-        )
+            own = origin in self._own_origins
+            if own:
+                await self._note_restore(db, self._wall_ms() if now_ms is None else now_ms)
+        if own:
+            log.warning(
+                "a peer holds records of this node (%s) up to at least seq %d in stream %d,"
+                " above the %d on this card (restored from an old image?): continuing above"
+                " them",
+                short_id(origin),
+                seq,
+                int(stream),
+                before,
+            )
+        else:
+            log.warning(
+                "%s has used seq %d in stream %d elsewhere: continuing above it",
+                short_id(origin),
+                seq,
+                int(stream),
+            )
         return True
+
+    async def _note_restore(self, db: aiosqlite.Connection, now_ms: int) -> None:
+        await db.execute(
+            "INSERT OR REPLACE INTO meta VALUES (?, ?)", (RESTORE_KEY, now_ms.to_bytes(8, "big"))
+        )
+        self.restore_detected_ms = now_ms
+
+    def add_own_origin(self, origin: bytes) -> None:
+        """Treat ``origin`` as one of this node's keys before it has signed here (a
+        restored card may hold nothing signed by it yet)."""
+        self._own_origins.add(origin)
 
     async def _meta_int(self, db: aiosqlite.Connection, key: str) -> int:
         cursor = await db.execute("SELECT value FROM meta WHERE key = ?", (key,))
@@ -549,6 +669,7 @@ class Store:
             low_space=free is not None and free < LOW_SPACE_BYTES,
             last_error=error,
             quarantined=str(self.quarantined.moved_to) if self.quarantined else None,
+            restore_detected_ms=self.restore_detected_ms,
         )
 
     async def integrity_check(self) -> str:
@@ -560,6 +681,16 @@ def _stream_of(body: AnyBody) -> Stream:
     return STREAM_OF[body.KIND]
 
 
+def _pending(row: Sequence[Any]) -> PendingOwn:
+    n, signer, kind, data, wall_ms = row
+    try:
+        body_type = BODY_TYPES[Kind(int(kind))]
+        body = body_from_wire(body_type, codec.decode(bytes(data)))
+    except (ValueError, KeyError, ProtocolError) as exc:
+        raise StorageError(f"pending record {n} does not decode: {exc}") from exc
+    return PendingOwn(int(n), bytes(signer), body, int(wall_ms))
+
+
 def _load(wire: bytes) -> Record:
     try:
         return decode_record(bytes(wire), verify_signature=False)
@@ -567,4 +698,4 @@ def _load(wire: bytes) -> Record:
         raise StorageError(f"stored record does not decode: {exc}") from exc
 
 
-__all__ = ["AppendResult", "StorageHealth", "Store"]
+__all__ = ["AppendResult", "PendingOwn", "StorageHealth", "Store"]

@@ -93,10 +93,15 @@ class SessionConfig:
     max_outstanding_batches: int = MAX_OUTSTANDING_BATCHES
     idle_timeout_s: float = SESSION_IDLE_TIMEOUT_S
     expected_peer: bytes | None = None  # if set, any other peer key is refused
+    # Further keys this end signs with besides ``node_key`` (a hub's authority key): the
+    # peer's heads for them are reported in ``PeerSummarized`` too.
+    own_keys: frozenset[bytes] = frozenset()
 
     def __post_init__(self) -> None:
         if len(self.node_key) != PUBLIC_KEY_BYTES:
             raise ValueError("node_key is a 32-byte public key")
+        if any(len(key) != PUBLIC_KEY_BYTES for key in self.own_keys):
+            raise ValueError("own_keys are 32-byte public keys")
         if not MIN_MESSAGE_BYTES <= self.max_message_bytes <= MAX_MESSAGE_BYTES:
             raise ValueError(f"max_message_bytes outside {MIN_MESSAGE_BYTES}..{MAX_MESSAGE_BYTES}")
         if not 1 <= self.batch_records <= SYNC_BATCH_RECORDS:
@@ -191,6 +196,17 @@ class PeerStored:
 
 
 @dataclass(frozen=True, slots=True)
+class PeerSummarized:
+    """The peer's whole summary is in (or the digests were equal): ``own_heads`` are its
+    heads for our own keys in ``streams``, the streams both ends sync. Our own records
+    above what we hold mean we lost them (a card restored from an old image): the caller
+    never signs at or below these numbers again (docs/durability.md)."""
+
+    own_heads: VersionVector
+    streams: frozenset[Stream]
+
+
+@dataclass(frozen=True, slots=True)
 class SyncCompleted:
     converged_on_hello: bool  # True: digests were equal, nothing was exchanged
 
@@ -202,7 +218,15 @@ class SyncFailed:
     by_peer: bool
 
 
-Event = PeerGreeted | RecordsRequested | RecordsReceived | PeerStored | SyncCompleted | SyncFailed
+Event = (
+    PeerGreeted
+    | PeerSummarized
+    | RecordsRequested
+    | RecordsReceived
+    | PeerStored
+    | SyncCompleted
+    | SyncFailed
+)
 
 
 @dataclass(slots=True)
@@ -392,6 +416,8 @@ class SyncSession:
         self._shared = self.config.streams & self._peer.streams
         if self._peer.streams == self.config.streams and self._peer.digest == self._hello.digest:
             self._apply(Trigger.DIGESTS_EQUAL)
+            # equal vectors: the peer holds nothing of ours beyond what we hold
+            events.append(PeerSummarized(VersionVector(), self._shared))
             self._outcome = SyncCompleted(converged_on_hello=True)
             events.append(self._outcome)
             return
@@ -483,6 +509,10 @@ class SyncSession:
         if len(self._peer_heads) > MAX_VECTOR_ENTRIES:
             raise ProtocolError("the peer's summary exceeds the vector cap")
         self._summary_done = summary.last
+        if summary.last:
+            own = self.config.own_keys | {self.config.node_key}
+            heads = {key: head for key, head in self._peer_heads.items() if key[0] in own}
+            events.append(PeerSummarized(VersionVector(heads), self._shared))
         self._pull_more(events)
 
     def _on_want(self, want: Want, events: list[Event]) -> None:

@@ -8,19 +8,22 @@ city-hall hub over WebSockets, as tests/links does.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
 import random
 import re
 import shutil
+import signal
 import sqlite3
 import subprocess
 import tempfile
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from http.cookiejar import CookieJar
 from pathlib import Path
 
@@ -35,11 +38,13 @@ from shelterkit.hub.service import Hub
 from shelterkit.links.websocket import add_sync_route, sync_with
 from shelterkit.model.hlc import HybridClock
 from shelterkit.model.kinds import PostBody, Stream
+from shelterkit.model.record import decode_record
 from shelterkit.paths import DataPaths, write_private_file
 from shelterkit.service.node import Node, load_or_create_identity
 from shelterkit.storage import recovery
 from shelterkit.storage.store import RESYNC_HOLD_MS, Store
 from shelterkit.sync import Role
+from tests.conftest import SHELTERKIT, NodeProcess, free_port, wait_healthy
 from tests.helpers import identity, post
 
 NOW_MS = 1_800_000_000_000
@@ -301,7 +306,8 @@ async def test_restored_old_image_never_reuses_a_sequence_number(
         with caplog.at_level(logging.WARNING, logger="shelterkit.storage.store"):
             await sync(node, url)
         said = [r.getMessage() for r in caplog.records if "old image" in r.getMessage()]
-        assert len(said) == 1 and "up to at least seq 7, above the 3" in said[0]
+        assert len(said) == 1 and "up to at least seq 7 in stream 5, above the 3" in said[0]
+        assert node.store.health().restore_detected_ms == NOW_MS  # staff see it
         assert max(own_posts(node)) == 7
         record = await node.publish(PostBody(text="after restore"))
         assert record.seq == 8  # never 4 again
@@ -431,3 +437,159 @@ async def test_new_database_for_a_key_with_history_holds_own_signing(tmp_path: P
         assert reopened.health().state == "ok"  # an existing database: nothing to wait for
     finally:
         await reopened.close()
+
+
+# -- a card restored from an old image, with real processes ---------------------------------
+
+# Set to 0 to see the test catch a reused number (the node then signs before any contact).
+FIRST_CONTACT_WAIT_S = int(os.environ.get("FIRST_CONTACT_WAIT_S", "120"))
+
+
+def _board_records(db: Path, origin: bytes) -> dict[int, tuple[bytes, str]]:
+    """seq → (record id, text) of ``origin``'s board posts in the database at ``db``."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        rows = conn.execute(
+            "SELECT seq, id, wire FROM records WHERE origin = ? AND stream = ?",
+            (origin, int(Stream.BOARD)),
+        ).fetchall()
+    finally:
+        conn.close()
+    out = {}
+    for seq, record_id, wire in rows:
+        body = decode_record(bytes(wire)).body
+        assert isinstance(body, PostBody)
+        out[int(seq)] = (bytes(record_id), body.text)
+    return out
+
+
+def _wait_for(what: str, check: Callable[[], bool], deadline_s: float = 30.0) -> None:
+    end = time.monotonic() + deadline_s
+    while not check():
+        if time.monotonic() > end:
+            raise TimeoutError(what)
+        time.sleep(0.1)
+
+
+def _start_hub(root: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+    config = root / "hub.toml"
+    config.write_text("[node]\ndiscovery = false\nsync_interval_s = 1\n", "utf-8")
+    args = ["hub", "--config", str(config), "--data", str(root / "hub")]
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [SHELTERKIT, *args, "--listen", f"127.0.0.1:{port}"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=os.environ.copy(),
+        )
+    wait_healthy(f"http://127.0.0.1:{port}/", proc)
+    return proc
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+
+
+def test_restored_card_image_reuses_no_number_with_real_processes(
+    tmp_path: Path, start_node: Callable[..., NodeProcess]
+) -> None:
+    """A node on SQLite on disk is imaged, posts more (they reach the hub), loses power; the
+    image is restored and the node starts while the hub is down. Posts made then are
+    acknowledged and shown as pending, survive a SIGKILL, and are signed after the hub's
+    summary, numbered after what it holds: no (origin, stream, seq) is signed twice,
+    nothing acknowledged is lost, and staff see the restore."""
+
+    async def enrol() -> tuple[bytes, str]:
+        hub = await open_hub(tmp_path)
+        paths = DataPaths(tmp_path / "S01")
+        key = load_or_create_identity(paths.node_key, os.urandom)
+        write_private_file(paths.enrolment, (await hub.enrol(key.public, "S01")).wire)
+        authority = hub.authority.public.hex()
+        await hub.close()
+        return key.public, authority
+
+    origin, authority = asyncio.run(enrol())
+    hub_port = free_port()
+    hub_log = tmp_path / "hub.log"
+    hub = _start_hub(tmp_path, hub_port, hub_log)
+    hub_db = DataPaths(tmp_path / "hub").database
+    config = tmp_path / "S01.toml"
+    config.write_text(
+        f'[shelter]\nid = "S01"\n[node]\nauthority_keys = ["{authority}"]\n'
+        f'hub_url = "http://127.0.0.1:{hub_port}/"\nsync_interval_s = 1\ndiscovery = false\n'
+        f"first_contact_wait_s = {FIRST_CONTACT_WAIT_S}\n"
+        "[portal]\npost_burst = 1000000\npost_interval_s = 1\n",
+        "utf-8",
+    )
+    data = tmp_path / "S01"
+    acknowledged: list[str] = []
+
+    def post_all(node: NodeProcess, texts: list[str]) -> None:
+        phone = Phone(node.url)
+        for text in texts:
+            assert phone.post_board(text)[0] == 303
+            acknowledged.append(text)
+
+    def hub_holds(n: int) -> Callable[[], bool]:
+        return lambda: hub_db.exists() and len(_board_records(hub_db, origin)) >= n
+
+    try:
+        node = start_node(data=data, config=config)
+        port = node.port
+        post_all(node, [f"first {i}" for i in range(3)])
+        _wait_for("the hub holds the first posts", hub_holds(3))
+        node.kill(signal.SIGTERM)
+        image = tmp_path / "image"
+        shutil.copytree(data, image)  # the card is imaged here
+
+        node = start_node(data=data, port=port, config=config)
+        post_all(node, [f"second {i}" for i in range(4)])
+        _wait_for("the hub holds the second posts", hub_holds(7))
+        node.kill()  # the power is cut; the card is lost
+        _stop(hub)  # …and city hall is out of reach when the old image boots
+
+        shutil.rmtree(data)
+        shutil.copytree(image, data)
+        node = start_node(data=data, port=port, config=config)
+        waiting = health(node.url, port)["first_contact"]
+        assert isinstance(waiting, dict)
+        assert ("board" in waiting["waiting"]) == (FIRST_CONTACT_WAIT_S > 0)
+        # the hub is down: the post is stored as pending and acknowledged at once
+        started = time.monotonic()
+        post_all(node, ["third 0"])
+        answered_s = time.monotonic() - started
+        assert answered_s < 2.0
+        _, board = Phone(node.url).get("board")
+        assert "third 0" in board and ("送信待ち" in board) == (FIRST_CONTACT_WAIT_S > 0)
+        node.kill()  # the power is cut again before any peer answered
+        node = start_node(data=data, port=port, config=config)
+        _, board = Phone(node.url).get("board")
+        assert "third 0" in board  # still there, still waiting
+        post_all(node, ["third 1"])
+        hub = _start_hub(tmp_path, hub_port, hub_log)
+        with contextlib.suppress(TimeoutError):  # a reused number never gets there
+            _wait_for("the hub holds the queued posts", hub_holds(9), 20)
+        signed_s = time.monotonic() - started
+        print(f"post while the hub was down: answered in {answered_s:.2f} s; signed")
+        print(f"  {signed_s:.1f} s after it was made (a SIGKILL and a hub start in between)")
+        post_all(node, ["third 2"])
+        with contextlib.suppress(TimeoutError):  # a reused number never gets there
+            _wait_for("the hub holds every post", hub_holds(10), 15)
+        storage = health(node.url, port)["storage"]
+        assert isinstance(storage, dict) and isinstance(storage["restore_detected_ms"], int)
+        node.kill(signal.SIGTERM)
+    finally:
+        if hub.poll() is None:
+            _stop(hub)
+
+    at_node = _board_records(DataPaths(data).database, origin)
+    at_hub = _board_records(hub_db, origin)
+    # one record per number, the same at both ends: nothing was signed twice
+    assert [seq for seq in at_node if at_node[seq][0] != at_hub.get(seq, (b"",))[0]] == []
+    assert sorted(at_node) == sorted(at_hub) == list(range(1, 11))
+    # nothing acknowledged was lost, and the posts after the restore came after the rest
+    assert sorted(text for _, text in at_hub.values()) == sorted(acknowledged)
+    assert [at_hub[seq][1] for seq in (8, 9, 10)] == [f"third {i}" for i in range(3)]
+    assert "restored from an old image?" in node.log.read_text("utf-8")
+    assert "equivocation" not in hub_log.read_text("utf-8")

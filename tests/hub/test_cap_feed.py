@@ -140,6 +140,13 @@ async def test_feed_imports_each_alert_once_with_conditional_gets(hub: Hub, sour
         assert statuses.pop("/feed.atom") == 200 and statuses.pop(f"/cap/{GOOD[5].name}") == 200
         assert set(statuses.values()) == {304} and len(statuses) == 6
         assert await hub.node.store.count() == count + 1
+
+        # A restarted hub remembers no validators: everything is fetched once more, and
+        # nothing is signed again.
+        restarted = CapFeed(hub, base + "feed.atom", 60)
+        again = await restarted.poll(session)
+        assert len(again.imported) == 7 and not any(i.new for i in again.imported.values())
+        assert await hub.node.store.count() == count + 1
     assert alerts(hub).keys() == held.keys() | {parse_id(GOOD[5].read_bytes())}
 
 

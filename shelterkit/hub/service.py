@@ -46,6 +46,8 @@ MAX_PINNED_CERTS = 32
 def load_pinned_certs(paths: Sequence[str]) -> tuple[str, ...]:
     """The PEM certificates of ``[hub] cap_certificates``, one string each; ``ConfigError``
     with the reason for a file that cannot be read or holds no certificate."""
+    if not paths:
+        return ()
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import Encoding
 

@@ -370,7 +370,8 @@ def _alert(args: argparse.Namespace) -> int:
             raise ConfigError(f"cannot read {args.file}: {exc.strerror}") from None
         result = _request(args, "/api/alerts/cap", xml, "application/cap+xml")
         for alert in result.get("alerts", []):
-            print(f"imported {alert['identifier']} (record {alert['id']})")
+            done = "imported" if alert.get("imported", True) else "already held"
+            print(f"{done} {alert['identifier']} (record {alert['id']})")
         return 0
     raise AssertionError(args.alert_command)
 

@@ -131,11 +131,32 @@ class RadioSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class HubSettings:
+    """[hub] — city hall only: where official CAP 1.2 alerts come from (docs/alerts.md)."""
+
+    cap_certificates: list[str] = setting(
+        [],
+        "PEM files of the certificates whose XML signatures on CAP alerts are trusted"
+        " (pinned); used by every import: the CLI, the admin API, the inbox and the feed.",
+    )
+    cap_inbox: str = setting(
+        "",
+        "Folder watched for CAP files; each is imported once, then moved to done/ or, with a"
+        " .reason file, to rejected/. Empty: no folder. Relative to cwd.",
+    )
+    cap_feed_url: str = setting(
+        "", "CAP 1.2 document or Atom feed of CAP alerts polled for new alerts; empty: none."
+    )
+    cap_feed_interval_s: int = setting(60, "Seconds between polls of cap_feed_url (10 to 86400).")
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     shelter: ShelterSettings = field(default_factory=ShelterSettings)
     node: NodeSettings = field(default_factory=NodeSettings)
     portal: PortalSettings = field(default_factory=PortalSettings)
     power: PowerSettings = field(default_factory=PowerSettings)
+    hub: HubSettings = field(default_factory=HubSettings)
     # [network] is declared by ``net.settings.NetworkSettings`` (validated on load); kept
     # raw here because several of its defaults derive from [shelter] and [portal].
     network: dict[str, Any] = field(default_factory=dict)
@@ -309,6 +330,11 @@ def validate(config: Config) -> None:
         raise ConfigError("[portal] post_burst and post_interval_s must be at least 1")
     if config.power.source not in ("none", "sysfs", "ups-hat"):
         raise ConfigError("[power] source: expected none, sysfs or ups-hat")
+    url = config.hub.cap_feed_url
+    if url and not (url.startswith("http://") or url.startswith("https://")):
+        raise ConfigError("[hub] cap_feed_url: expected an http:// or https:// URL")
+    if not 10 <= config.hub.cap_feed_interval_s <= 86_400:
+        raise ConfigError("[hub] cap_feed_interval_s: expected 10 to 86400")
     if not 0 < config.shelter.capacity <= 100_000:
         raise ConfigError("[shelter] capacity: expected 1 to 100000")
 

@@ -5,7 +5,9 @@ hall over their backhaul; S48 has none (one of the city's seven uncovered shelte
 reached only through its neighbour S03 over 920 MHz LoRa — an emulated radio medium that
 runs the real radio link layer, airtime governor (Japan profile) and sync in real time.
 An alert is issued at the hub when the demo starts, so a visitor sees it arrive on every
-portal: within seconds over backhaul, within a minute or so over the radio hop.
+portal: within seconds over backhaul, within a minute or so over the radio hop. CAP 1.2 files
+dropped into the hub's inbox folder (``<data>/cap-inbox``) are imported like
+``shelterkit alert import``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from shelterkit.admin.tokens import mint_token
-from shelterkit.config import Config, NodeSettings, PortalSettings, ShelterSettings
+from shelterkit.config import (
+    Config,
+    HubSettings,
+    NodeSettings,
+    PortalSettings,
+    ShelterSettings,
+)
 from shelterkit.hub.run import start_hub
 from shelterkit.hub.service import Hub
 from shelterkit.links.radio import RadioSync, station_id_for
@@ -177,10 +185,14 @@ async def run_demo(data: str | None, port: int) -> None:
     root = Path(data) if data else Path(tempfile.mkdtemp(prefix="shelterkit-demo-"))
     fresh = not (root / "hub").exists()
     hub_url = f"http://127.0.0.1:{port}/"
-    hub_config = Config(node=NodeSettings(data_dir=str(root / "hub"), listen=f"127.0.0.1:{port}"))
+    inbox = root / "cap-inbox"
+    hub_config = Config(
+        node=NodeSettings(data_dir=str(root / "hub"), listen=f"127.0.0.1:{port}"),
+        hub=HubSettings(cap_inbox=str(inbox)),
+    )
     hub_service, hub = await start_hub(hub_config)
     services: list[Service] = [hub_service]
-    lines = [f"  city hall hub  {hub_url}"]
+    lines = [f"  city hall hub  {hub_url}", f"  CAP inbox      {inbox}/  (drop CAP 1.2 files here)"]
     try:
         by_id: dict[str, Service] = {}
         for i, s in enumerate(SHELTERS, start=1):

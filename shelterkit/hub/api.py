@@ -10,7 +10,7 @@ from aiohttp import web
 
 from shelterkit.admin.api import read_json
 from shelterkit.errors import InputError, ProtocolError
-from shelterkit.hub.cap import MAX_CAP_BYTES, parse_cap
+from shelterkit.hub.cap import MAX_CAP_BYTES
 from shelterkit.hub.pfif import MAX_PFIF_BYTES, export_pfif, import_pfif
 from shelterkit.hub.reports import shelter_statuses, status_csv, status_json
 from shelterkit.hub.service import Hub
@@ -189,11 +189,9 @@ async def post_cap(request: web.Request) -> web.StreamResponse:
     xml = await request.content.read(MAX_CAP_BYTES + 1)
     if len(xml) > MAX_CAP_BYTES:
         raise InputError("too_large", detail=f"CAP files are limited to {MAX_CAP_BYTES} bytes")
-    known = {r.body.identifier for r in hub.node.heads.values() if isinstance(r.body, AlertBody)}
-    body = parse_cap(xml, hub.node.wall_ms(), known_identifiers=known)
-    record = await hub.issue_alert(body)
-    alert = {"identifier": body.identifier, **record_json(record)}
-    return web.json_response({"alerts": [alert]}, status=201)
+    done = await hub.import_cap(xml)
+    alert = {"identifier": done.identifier, "imported": done.new, **record_json(done.record)}
+    return web.json_response({"alerts": [alert]}, status=201 if done.new else 200)
 
 
 async def get_status_json(request: web.Request) -> web.StreamResponse:

@@ -36,6 +36,7 @@ from shelterkit.model import codec
 from shelterkit.model.fields import MAX_LANG_TAG_CHARS, MAX_LANGS_PER_TEXT, body_from_wire
 from shelterkit.model.fields import body_to_wire as _body_to_wire
 from shelterkit.model.kinds import (
+    EASY_JAPANESE,
     MAX_ALERT_AREAS,
     MAX_ALERT_CIRCLES,
     MAX_ALERT_GEOCODES,
@@ -83,9 +84,7 @@ MAX_XML_DEPTH = 12
 # Longest reason text quoted from a foreign library, in characters: keeps refusals one line.
 MAX_REASON_CHARS = 240
 
-# やさしい日本語 (Easy Japanese) has no registered BCP 47 subtag; CAP producers use a
-# private-use tag. Ours is "ja-x-easy"; the other spellings seen are mapped to it.
-EASY_JAPANESE = "ja-x-easy"
+# Spellings of Easy Japanese seen in the wild, mapped to EASY_JAPANESE (model/kinds.py).
 _EASY_PRIVATE_SUBTAGS = frozenset({"easy", "yasashii", "yasashi", "plain"})
 
 _SEVERITY = {s.name.title(): s for s in Severity}

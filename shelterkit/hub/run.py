@@ -7,6 +7,8 @@ from pathlib import Path
 
 from shelterkit.config import Config
 from shelterkit.hub.api import install_hub_api
+from shelterkit.hub.feed import CapFeed
+from shelterkit.hub.inbox import CapInbox
 from shelterkit.hub.service import Hub
 from shelterkit.paths import DataPaths
 from shelterkit.service.run import (
@@ -34,6 +36,11 @@ async def start_hub(config: Config) -> tuple[Service, Hub]:
         install_hub_api(app, hub)
         service.runners.append(await serve(app, config.node.listen))
         service.urls["hub"] = service_url(config.node.listen)
+        if config.hub.cap_inbox:
+            service.jobs.append(CapInbox(hub, Path(config.hub.cap_inbox)).run)
+        if config.hub.cap_feed_url:
+            feed = CapFeed(hub, config.hub.cap_feed_url, config.hub.cap_feed_interval_s)
+            service.jobs.append(feed.run)
     except BaseException:
         await service.close()
         raise

@@ -7,15 +7,18 @@ replicate like everything else.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from shelterkit.config import Config
-from shelterkit.errors import InputError
+from shelterkit.errors import ConfigError, InputError
+from shelterkit.hub.cap import CapRefused, parse_cap
 from shelterkit.model.hlc import wall_ms_of
 from shelterkit.model.keys import Identity, short_id
 from shelterkit.model.kinds import (
@@ -34,6 +37,50 @@ from shelterkit.service.node import Node, load_or_create_identity
 
 log = logging.getLogger(__name__)
 
+K = TypeVar("K", bound=Hashable)
+# A file of pinned certificates holds a chain at most; a city pins a handful.
+MAX_PINNED_CERT_FILE_BYTES = 64 * 1024
+MAX_PINNED_CERTS = 32
+
+
+def load_pinned_certs(paths: Sequence[str]) -> tuple[str, ...]:
+    """The PEM certificates of ``[hub] cap_certificates``, one string each; ``ConfigError``
+    with the reason for a file that cannot be read or holds no certificate."""
+    if not paths:
+        return ()
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    certs: list[str] = []
+    for path in paths:
+        try:
+            with open(path, "rb") as f:
+                data = f.read(MAX_PINNED_CERT_FILE_BYTES + 1)
+        except OSError as exc:
+            raise ConfigError(
+                f"[hub] cap_certificates: cannot read {path}: {exc.strerror}"
+            ) from None
+        if len(data) > MAX_PINNED_CERT_FILE_BYTES:
+            raise ConfigError(f"[hub] cap_certificates: {path} is not a PEM certificate file")
+        try:
+            loaded = x509.load_pem_x509_certificates(data)
+        except ValueError:
+            raise ConfigError(f"[hub] cap_certificates: {path} holds no PEM certificate") from None
+        certs += [c.public_bytes(Encoding.PEM).decode() for c in loaded]
+    if len(certs) > MAX_PINNED_CERTS:
+        raise ConfigError(f"[hub] cap_certificates: more than {MAX_PINNED_CERTS} certificates")
+    return tuple(certs)
+
+
+@dataclass(frozen=True, slots=True)
+class CapImport:
+    """One imported CAP document: its record, and whether it was new (False: the hub held
+    the same alert already, so nothing was signed)."""
+
+    identifier: str
+    record: Record
+    new: bool
+
 
 @dataclass(frozen=True, slots=True)
 class ShelterView:
@@ -51,9 +98,12 @@ class ShelterView:
 
 
 class Hub:
-    def __init__(self, node: Node, authority: Identity) -> None:
+    def __init__(self, node: Node, authority: Identity, pinned_certs: Sequence[str] = ()) -> None:
         self.node = node
         self.authority = authority
+        # PEM certificates whose CAP XML signatures are trusted ([hub] cap_certificates).
+        self.pinned_certs = tuple(pinned_certs)
+        self._import_lock = asyncio.Lock()
 
     @classmethod
     async def open(
@@ -63,6 +113,7 @@ class Hub:
         random_bytes: Callable[[int], bytes] = os.urandom,
     ) -> Hub:
         paths = DataPaths(Path(config.node.data_dir))
+        pinned = load_pinned_certs(config.hub.cap_certificates)
         authority = load_or_create_identity(paths.authority_key, random_bytes)
         keys = list(config.node.authority_keys)
         if authority.public.hex() not in keys:
@@ -75,7 +126,7 @@ class Hub:
         # City hall signs at once (alerts are urgent); see docs/durability.md for the risk.
         node = await Node.open(config, wall_ms, random_bytes, sign_at_once=True)
         node.add_signer(authority.public)
-        hub = cls(node, authority)
+        hub = cls(node, authority, pinned)
         if node.enrolment is None:
             record = await hub.enrol(node.identity.public, HUB_SHELTER_ID, "City hall hub")
             write_private_file(paths.enrolment, record.wire)
@@ -103,6 +154,52 @@ class Hub:
 
     async def issue_alert(self, body: AlertBody) -> Record:
         return await self.sign_as_authority(body)
+
+    def alert_identifiers(self) -> set[str]:
+        return {
+            r.body.identifier for r in self.node.heads.values() if isinstance(r.body, AlertBody)
+        }
+
+    async def import_cap(self, xml: bytes) -> CapImport:
+        """Import one CAP 1.2 document (every import path comes here): parsed and checked
+        with the pinned certificates, signed as the authority. Idempotent: a document whose
+        alert the hub already holds, identical, signs nothing, so a file imported twice
+        (a restart between import and moving it, a feed polled again) is one record."""
+        async with self._import_lock:
+            body = parse_cap(
+                xml,
+                self.node.wall_ms(),
+                known_identifiers=self.alert_identifiers(),
+                pinned_certs=self.pinned_certs,
+            )
+            held = self.node.heads.get(b"A" + body.identifier.encode())
+            if held is not None and held.body == body:
+                return CapImport(body.identifier, held, False)
+            record = await self.issue_alert(body)
+            log.info("hub: imported CAP alert %s", body.identifier)
+            return CapImport(body.identifier, record, True)
+
+    async def import_cap_batch(
+        self, documents: Sequence[tuple[K, bytes]]
+    ) -> dict[K, CapImport | CapRefused]:
+        """Import several documents in the given order. One that refers to an alert not
+        yet held (an Update read before its original) is tried again after the others,
+        so the order files arrive in does not matter; what still fails is refused."""
+        results: dict[K, CapImport | CapRefused] = {}
+        pending = list(documents)
+        while pending:
+            waiting: list[tuple[K, bytes]] = []
+            for key, xml in pending:
+                try:
+                    results[key] = await self.import_cap(xml)
+                except CapRefused as exc:
+                    results[key] = exc
+                    if exc.code == "unknown_reference":
+                        waiting.append((key, xml))
+            if len(waiting) == len(pending):
+                break
+            pending = waiting
+        return results
 
     async def issue_notice(self, body: NoticeBody) -> Record:
         return await self.sign_as_authority(body)

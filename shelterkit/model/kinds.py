@@ -165,6 +165,12 @@ _micro_deg = Int(-180_000_000, 180_000_000)
 _pair = Tuple((Text(max_chars=60), Text(max_chars=240)))
 
 
+# やさしい日本語 (Easy Japanese) has no registered BCP 47 subtag; CAP producers use a
+# private-use tag. Alert texts carry it under this key (hub/cap.py maps the other spellings
+# seen in the wild to it); the portal offers it wherever an alert has it.
+EASY_JAPANESE = "ja-x-easy"
+
+
 @dataclass(frozen=True, slots=True)
 class AlertBody:
     """An official alert (CAP 1.2 ``alert`` + one logical ``info``); authority-signed only."""

@@ -11,8 +11,7 @@ from urllib.parse import quote
 
 from babel import Locale, UnknownLocaleError
 
-from shelterkit.hub.cap import EASY_JAPANESE
-from shelterkit.model.kinds import AlertBody
+from shelterkit.model.kinds import EASY_JAPANESE, AlertBody
 
 # Names of alert languages in themselves; Babel names the rest. やさしい日本語 has no locale.
 LANGUAGE_NAMES = {

@@ -28,10 +28,10 @@ from babel.dates import format_datetime
 from multidict import CIMultiDict
 
 from shelterkit.errors import InputError, StorageError
-from shelterkit.hub.cap import EASY_JAPANESE
 from shelterkit.model.fold import active_alerts, visible_notices, visible_posts
 from shelterkit.model.hlc import wall_ms_of
 from shelterkit.model.kinds import (
+    EASY_JAPANESE,
     MAX_NAME_CHARS,
     MAX_POST_CHARS,
     AlertBody,

@@ -27,10 +27,17 @@ from xml.etree import ElementTree as ET
 from aiohttp import web
 from markupsafe import Markup
 
-from shelterkit.hub.cap import CAP_MEDIA_TYPE, EASY_JAPANESE, alert_to_cap, cap_time
+from shelterkit.hub.cap import CAP_MEDIA_TYPE, alert_to_cap, cap_time
 from shelterkit.model.fold import ActiveAlert, active_alerts
 from shelterkit.model.hlc import wall_ms_of
-from shelterkit.model.kinds import AlertBody, AlertStatus, CapSignature, Kind, Severity
+from shelterkit.model.kinds import (
+    EASY_JAPANESE,
+    AlertBody,
+    AlertStatus,
+    CapSignature,
+    Kind,
+    Severity,
+)
 from shelterkit.portal.alert_text import alert_languages, alert_path, pick_language
 from shelterkit.portal.app import PORTAL_KEY, Portal, _html, _lang_of
 from shelterkit.portal.i18n import parse_accept_language, translations

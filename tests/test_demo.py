@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from shelterkit.hub.cap import alert_to_cap, cap_time
+from shelterkit.cap import alert_to_cap, cap_time
 from shelterkit.model.kinds import AlertBody, Certainty, MsgType, Severity, Urgency
 from tests.conftest import SHELTERKIT, free_port_range
 

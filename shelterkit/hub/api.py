@@ -9,8 +9,8 @@ from typing import Any
 from aiohttp import web
 
 from shelterkit.admin.api import read_json
+from shelterkit.cap import MAX_CAP_BYTES
 from shelterkit.errors import InputError, ProtocolError
-from shelterkit.hub.cap import MAX_CAP_BYTES
 from shelterkit.hub.pfif import MAX_PFIF_BYTES, export_pfif, import_pfif
 from shelterkit.hub.reports import shelter_statuses, status_csv, status_json
 from shelterkit.hub.service import Hub

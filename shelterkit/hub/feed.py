@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from shelterkit.errors import StorageError
-from shelterkit.hub.cap import (
+from shelterkit.cap import (
     MAX_ATOM_BYTES,
     MAX_CAP_BYTES,
     CapRefused,
     atom_cap_links,
 )
+from shelterkit.errors import StorageError
 from shelterkit.hub.service import CapImport, Hub
 
 log = logging.getLogger(__name__)

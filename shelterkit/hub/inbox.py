@@ -18,8 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shelterkit.cap import MAX_CAP_BYTES, CapRefused
 from shelterkit.errors import StorageError
-from shelterkit.hub.cap import MAX_CAP_BYTES, CapRefused
 from shelterkit.hub.service import CapImport, Hub
 
 log = logging.getLogger(__name__)

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from shelterkit.cap import CapRefused, parse_cap
 from shelterkit.config import Config
 from shelterkit.errors import ConfigError, InputError
-from shelterkit.hub.cap import CapRefused, parse_cap
 from shelterkit.model.hlc import wall_ms_of
 from shelterkit.model.keys import Identity, short_id
 from shelterkit.model.kinds import (

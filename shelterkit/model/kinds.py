@@ -166,7 +166,7 @@ _pair = Tuple((Text(max_chars=60), Text(max_chars=240)))
 
 
 # やさしい日本語 (Easy Japanese) has no registered BCP 47 subtag; CAP producers use a
-# private-use tag. Alert texts carry it under this key (hub/cap.py maps the other spellings
+# private-use tag. Alert texts carry it under this key (cap/__init__.py maps the other spellings
 # seen in the wild to it); the portal offers it wherever an alert has it.
 EASY_JAPANESE = "ja-x-easy"
 
@@ -193,7 +193,7 @@ class AlertBody:
     areas: tuple[str, ...] = wire(15, Seq(Text(max_chars=120), 32), ())
     targets: tuple[str, ...] = wire(16, Seq(_shelter, 64), ())  # shelter ids; empty: all
     effective_ms: int = wire(17, Int(), 0)
-    # CAP 1.2 fields carried since issue 7 (hub/cap.py maps them; docs/alerts.md).
+    # CAP 1.2 fields carried since issue 7 (cap/__init__.py maps them; docs/alerts.md).
     categories: tuple[str, ...] = wire(18, Seq(Text(max_chars=12), 12), ())
     onset_ms: int = wire(19, Int(), 0)
     web: str = wire(20, Text(max_chars=MAX_URL_CHARS), "")

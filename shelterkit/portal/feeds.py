@@ -27,7 +27,7 @@ from xml.etree import ElementTree as ET
 from aiohttp import web
 from markupsafe import Markup
 
-from shelterkit.hub.cap import CAP_MEDIA_TYPE, alert_to_cap, cap_time
+from shelterkit.cap import CAP_MEDIA_TYPE, alert_to_cap, cap_time
 from shelterkit.model.fold import ActiveAlert, active_alerts
 from shelterkit.model.hlc import wall_ms_of
 from shelterkit.model.kinds import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shelterkit.hub.cap import parse_cap
+from shelterkit.cap import parse_cap
 from shelterkit.model.kinds import AlertBody
 from shelterkit.model.record import Record, sign_record
 from shelterkit.service.node import Node

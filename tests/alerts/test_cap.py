@@ -1,4 +1,4 @@
-"""CAP 1.2 import and export (shelterkit.hub.cap): the corpus, round trips, bad input."""
+"""CAP 1.2 import and export (shelterkit.cap): the corpus, round trips, bad input."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from cryptography.x509.oid import NameOID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shelterkit.hub.cap import (
+from shelterkit.cap import (
     EASY_JAPANESE,
     MAX_CAP_BYTES,
     MAX_INFO_BLOCKS,
@@ -278,9 +278,9 @@ def test_every_bad_corpus_file_is_refused() -> None:
 
 
 def test_cap_module_is_pure() -> None:
-    """hub/cap.py is a pure module: importing it and parsing pulls in no I/O framework."""
+    """cap/__init__.py is a pure module: importing it and parsing pulls in no I/O framework."""
     code = (
-        "import sys; from shelterkit.hub.cap import parse_cap; "
+        "import sys; from shelterkit.cap import parse_cap; "
         "from pathlib import Path; "
         f"parse_cap(Path({str(SIGNED[0])!r}).read_bytes(), 1_800_000_000_000); "
         "print(sorted({'asyncio', 'aiohttp', 'aiosqlite'} & set(sys.modules)))"

@@ -8,7 +8,7 @@ from xml.etree import ElementTree as ET
 import pytest
 from aiohttp.test_utils import TestClient
 
-from shelterkit.hub.cap import CapRefused, atom_cap_links, parse_cap, schema_errors
+from shelterkit.cap import CapRefused, atom_cap_links, parse_cap, schema_errors
 from shelterkit.model.kinds import AlertBody
 from shelterkit.model.wallclock import PLAUSIBLE_AFTER_MS
 from shelterkit.service.node import Node

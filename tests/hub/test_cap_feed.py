@@ -15,8 +15,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from shelterkit.cap import MAX_CAP_BYTES
 from shelterkit.config import Config, HubSettings, NodeSettings
-from shelterkit.hub.cap import MAX_CAP_BYTES
 from shelterkit.hub.feed import CapFeed
 from shelterkit.hub.service import Hub
 from shelterkit.model.kinds import AlertBody, CapSignature

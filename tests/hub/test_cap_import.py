@@ -16,9 +16,9 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from shelterkit.admin.tokens import mint_token
+from shelterkit.cap import alert_to_cap
 from shelterkit.config import Config, HubSettings, NodeSettings
 from shelterkit.hub.api import install_hub_api
-from shelterkit.hub.cap import alert_to_cap
 from shelterkit.hub.service import Hub
 from shelterkit.model.fold import active_alerts
 from shelterkit.model.kinds import AlertBody, CapSignature, Severity

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from shelterkit.cap import CapRefused
 from shelterkit.config import Config, HubSettings, NodeSettings
 from shelterkit.errors import ConfigError
-from shelterkit.hub.cap import CapRefused
 from shelterkit.hub.inbox import CapInbox, Settling, is_candidate
 from shelterkit.hub.service import CapImport, Hub, load_pinned_certs
 from shelterkit.model.fold import active_alerts

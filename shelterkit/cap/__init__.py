@@ -1,11 +1,11 @@
-"""CAP 1.2 in and out: OASIS Common Alerting Protocol alerts ↔ ``AlertBody`` (issue 7).
+"""CAP 1.2 in and out: OASIS Common Alerting Protocol alerts ↔ ``AlertBody``.
 
 Pure: no asyncio, no aiohttp, no clock (``now_ms`` is a parameter). Import runs, in order:
 
 1. a byte cap before anything is parsed;
 2. ``defusedxml``: a DTD is refused outright, which also refuses entity expansion
    ("billion laughs") and external entities (XXE); nothing is ever fetched;
-3. validation against the OASIS CAP 1.2 schema shipped in ``hub/schema`` (``xmlschema``);
+3. validation against the OASIS CAP 1.2 schema shipped in ``cap/schema`` (``xmlschema``);
 4. an enveloped XML signature, when present, is checked with ``signxml``: against the
    certificates pinned at the hub, else against the certificate it carries (integrity
    only); a signature that is present and does not verify refuses the alert;
@@ -156,7 +156,7 @@ def _parse_xml(xml: bytes) -> ET.Element:
 def _schema() -> Any:
     import xmlschema  # imported on first use: loading it costs ~0.1 s at start
 
-    source = (resources.files("shelterkit.hub") / "schema" / "CAP-v1.2.xsd").read_text("utf-8")
+    source = (resources.files("shelterkit.cap") / "schema" / "CAP-v1.2.xsd").read_text("utf-8")
     # Given as text with no base URL and allow="none": the validator can fetch nothing.
     return xmlschema.XMLSchema10(source, allow="none")
 

@@ -9,6 +9,7 @@ is wrong or expired, a banner says so in plain words and the last data stays on 
 
 from __future__ import annotations
 
+import collections
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
@@ -51,6 +52,8 @@ from shelterkit.tui.panes import (
 # Poll the node or hub this often (a status record or a new post shows within seconds;
 # one small JSON request per poll is nothing for a Pi).
 POLL_INTERVAL_S = 3.0
+# Recent log lines kept for the node screen (the node keeps as many, admin.logring).
+MAX_LOG_LINES = 200
 HUB_PANES = ("fleet", "node", "alerts")
 NODE_PANES = ("node", "board", "status", "notices", "safety")
 
@@ -118,6 +121,8 @@ class StaffApp(App[None]):
         self.last_ok_ms: int | None = None
         self._poll_wanted = False
         self._polling = False
+        self.log_lines: collections.deque[dict[str, Any]] = collections.deque(maxlen=MAX_LOG_LINES)
+        self.log_since = 0
         self.set_reactive(StaffApp.lang, lang)
 
     # -- layout ------------------------------------------------------------------------------
@@ -200,6 +205,7 @@ class StaffApp(App[None]):
         self.identity = {}
         self.error = None
         self.last_ok_ms = None
+        self._forget_log()
         for pane in self.query(Pane):
             pane.data = None
         self.query_one(ContentSwitcher).current = "node"
@@ -283,6 +289,8 @@ class StaffApp(App[None]):
                     fetch = partial(client.search_persons, query)
             if fetch is not None:
                 data = await fetch()
+                if pane == "node":
+                    data = {**data, "log": await self._recent_log(client)}
                 if client is self.client:
                     self.query_one(f"#{pane}", Pane).data = data
             self.error = None
@@ -290,6 +298,27 @@ class StaffApp(App[None]):
         except AdminError as exc:
             self.error = exc
         self.render_bar()
+
+    def _forget_log(self) -> None:
+        self.log_lines.clear()
+        self.log_since = 0
+
+    async def _recent_log(self, client: Admin) -> list[dict[str, Any]] | None:
+        """The node's log lines, asking only for the new ones; None if it has no log."""
+        try:
+            answer = await client.recent_log(self.log_since)
+            if int(answer.get("last", 0)) < self.log_since:  # the node restarted
+                self._forget_log()
+                answer = await client.recent_log(0)
+        except Refused as exc:
+            if exc.code != "not_found":
+                raise
+            return None
+        if client is not self.client:
+            return None
+        self.log_lines.extend(x for x in answer.get("lines", []) if isinstance(x, dict))
+        self.log_since = int(answer.get("last", self.log_since))
+        return list(self.log_lines)
 
     # -- what staff decided (messages up) -------------------------------------------------------
 

@@ -116,6 +116,16 @@ CATALOG: dict[str, tuple[str, str]] = {
         "neighbours {neighbours}",
     ),
     "node.peers.none": ("まだ同期していません", "no sync yet"),
+    "node.log": ("最近のログ（新しいものが下）", "Recent log (newest last)"),
+    "node.log.none": ("記録すべきことはまだありません", "nothing to report yet"),
+    "node.log.unavailable": (
+        "この機器からはログを取得できません",
+        "this node does not offer its log",
+    ),
+    "log.level.info": ("[情報]", "[INFO]"),
+    "log.level.warning": ("[警告]", "[WARN]"),
+    "log.level.error": ("[異常]", "[ERROR]"),
+    "log.level.critical": ("[重大]", "[CRIT]"),
     # board
     "board.title": ("掲示板の確認（新しい順）", "Board moderation (newest first)"),
     "board.col.time": ("時刻", "Time"),

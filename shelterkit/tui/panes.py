@@ -37,6 +37,7 @@ from shelterkit.tui.formatting import (
     radio_text,
     severity_text,
     state_text,
+    time_of_day_text,
     until_text,
 )
 from shelterkit.tui.labels import label
@@ -276,8 +277,25 @@ def _grid(rows: list[tuple[str, Any]]) -> Table:
     return table
 
 
+# Levels are marked by a word ([警告] / [WARN]) as well as by colour.
+LOG_STYLE = {"warning": "bold yellow", "error": "bold red", "critical": "bold reverse red"}
+
+
+def log_text(lines: list[dict[str, Any]], lang: str) -> Text:
+    """Log lines, oldest first: time, level word, where from, what."""
+    text = Text()
+    for i, line in enumerate(lines):
+        if i:
+            text.append("\n")
+        level = str(line.get("level", "info"))
+        text.append(f"{time_of_day_text(line.get('time_ms'))} ", style="dim")
+        text.append(label(f"log.level.{level}", lang), style=LOG_STYLE.get(level, ""))
+        text.append(f" {line.get('source', '')}: {line.get('text', '')}")
+    return text
+
+
 class NodePane(Pane):
-    """This node's health: records, storage, clock, links and recent peers."""
+    """This node's health: records, storage, clock, links, recent peers and log lines."""
 
     FOCUS = "VerticalScroll"
 
@@ -287,6 +305,8 @@ class NodePane(Pane):
             yield Static("", id="node-health")
             yield caption("node.peers", self.lang, "section-title")
             yield Static("", id="node-peers")
+            yield caption("node.log", self.lang, "section-title")
+            yield Static("", id="node-log")
 
     def render_data(self) -> None:
         d = self.data
@@ -335,6 +355,14 @@ class NodePane(Pane):
         ]
         self.query_one("#node-peers", Static).update(
             _grid(peer_rows) if peer_rows else label("node.peers.none", lang)
+        )
+        lines = d.get("log")
+        self.query_one("#node-log", Static).update(
+            label("node.log.unavailable", lang)
+            if lines is None
+            else log_text(lines, lang)
+            if lines
+            else label("node.log.none", lang)
         )
 
 

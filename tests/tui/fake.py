@@ -206,6 +206,30 @@ PERSONS = [
     },
 ]
 
+LOG = [
+    {
+        "seq": 1,
+        "time_ms": NOW_MS - 50 * MIN,
+        "level": "info",
+        "source": "discovery.lan",
+        "text": "discovery: added S02 (node) at http://10.0.0.12:8081/",
+    },
+    {
+        "seq": 2,
+        "time_ms": NOW_MS - 20 * MIN,
+        "level": "warning",
+        "source": "service.scheduler",
+        "text": "sync with http://10.0.0.1:8080/ failed: connection refused",
+    },
+    {
+        "seq": 3,
+        "time_ms": NOW_MS - 3 * MIN,
+        "level": "info",
+        "source": "admin.node_api",
+        "text": "staff at 127.0.0.1: status headcount 87",
+    },
+]
+
 STATUS = {
     "shelter": "S01",
     "status": {
@@ -240,6 +264,7 @@ class FakeAdmin:
         self.notice_list = copy.deepcopy(NOTICES)
         self.current_status = copy.deepcopy(STATUS)
         self.persons = copy.deepcopy(PERSONS)
+        self.log_lines = copy.deepcopy(LOG)
         self.closed = False
 
     async def _answer(self, name: str, arg: Any, value: dict[str, Any]) -> dict[str, Any]:
@@ -341,6 +366,12 @@ class FakeAdmin:
             if p["person_id"] == person_id:
                 p["public"] = False
         return await self._answer("withdraw_consent", person_id, {"person_id": person_id})
+
+    async def recent_log(self, since: int) -> dict[str, Any]:
+        last = max((x["seq"] for x in self.log_lines), default=0)
+        lines = [x for x in self.log_lines if x["seq"] > (0 if since > last else since)]
+        answer = {"lines": lines, "last": last, "lost": False}
+        return await self._answer("recent_log", since, answer)
 
     async def close(self) -> None:
         self.closed = True

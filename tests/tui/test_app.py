@@ -18,10 +18,12 @@ SIZE = (80, 24)
 
 
 async def settle(pilot: Pilot) -> None:
-    """Let polls and actions finish (they run in workers)."""
+    """Let polls and actions finish (they run in workers; LAN browsing never finishes)."""
     for _ in range(3):
         await pilot.pause()
-        await pilot.app.workers.wait_for_complete()
+        busy = [w for w in pilot.app.workers if w.group != "lan"]
+        if busy:
+            await pilot.app.workers.wait_for_complete(busy)
     await pilot.pause()
 
 

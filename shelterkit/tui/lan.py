@@ -82,10 +82,7 @@ class ZeroconfSource:
 
     async def run(self, changed: Callable[[], None]) -> None:
         self._discovery = lan_browser(_Changes(self, changed), interfaces=self.interfaces)
-        try:
-            await self._discovery.run()
-        finally:
-            changed()
+        await self._discovery.run()
 
 
 # Names a node gives its city-hall peer (``Node.note_sync``): the hub's enrolled shelter

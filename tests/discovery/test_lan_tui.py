@@ -49,6 +49,14 @@ class NetnsTerminal(Terminal):
         assert done.returncode == 0, done.stderr
         return done.stdout
 
+    def alive(self) -> bool:
+        done = subprocess.run(
+            ["tmux", "-L", self.socket, "has-session", "-t", self.name],
+            capture_output=True,
+            timeout=30,
+        )
+        return done.returncode == 0
+
     def wait_until(self, what: str, done: Callable[[str], object]) -> str:
         end = time.monotonic() + SHOW_DEADLINE_S
         screen = ""
@@ -122,3 +130,11 @@ def test_tui_lists_lan_nodes_live(
     assert token not in screen
     terminal.keys("0")
     terminal.wait_until("the LAN list again", lambda s: "Nodes on this LAN" in s)
+
+    # The TUI only looks: S02, which browsed beside it all along, found S01 and nothing else.
+    assert re.findall(r"discovery: added (\S+)", s02.output()) == ["S01"], s02.output()
+    terminal.keys("q")  # quits, closing its mDNS sockets
+    end = time.monotonic() + SHOW_DEADLINE_S
+    while terminal.alive():
+        assert time.monotonic() < end, f"the TUI did not quit:\n{terminal.screen()}"
+        time.sleep(0.2)

@@ -66,6 +66,10 @@ LAN_REFUSED_RETRY_MS = 60_000
 LAN_REFUSALS = ("unauthorized", "expired", "rate_limited", "mismatch")
 # Recent log lines kept for the node screen (the node keeps as many, admin.logring).
 MAX_LOG_LINES = 200
+# What a log line may hold (admin.logring sends less; anything else is not a node's log).
+LOG_LEVELS = ("info", "warning", "error", "critical")
+MAX_LOG_SOURCE_CHARS = 60
+MAX_LOG_TEXT_CHARS = 400
 HUB_PANES = ("fleet", "node", "alerts")
 NODE_PANES = ("node", "board", "status", "notices", "safety")
 
@@ -421,17 +425,28 @@ class StaffApp(App[None]):
         """The node's log lines, asking only for the new ones; None if it has no log."""
         try:
             answer = await client.recent_log(self.log_since)
-            if int(answer.get("last", 0)) < self.log_since:  # the node restarted
+            if _line_number(answer) < self.log_since:  # the node restarted
                 self._forget_log()
                 answer = await client.recent_log(0)
+            last = _line_number(answer)
         except Refused as exc:
             if exc.code != "not_found":
                 raise
             return None
         if client is not self.client:
             return None
-        self.log_lines.extend(x for x in answer.get("lines", []) if isinstance(x, dict))
-        self.log_since = int(answer.get("last", self.log_since))
+        lines = answer.get("lines")
+        self.log_lines.extend(
+            {
+                "time_ms": x["time_ms"],
+                "level": x.get("level") if x.get("level") in LOG_LEVELS else "info",
+                "source": str(x.get("source", ""))[:MAX_LOG_SOURCE_CHARS],
+                "text": str(x.get("text", ""))[:MAX_LOG_TEXT_CHARS],
+            }
+            for x in (lines if isinstance(lines, list) else [])
+            if isinstance(x, dict) and isinstance(x.get("time_ms"), int)
+        )
+        self.log_since = last
         return list(self.log_lines)
 
     # -- what staff decided (messages up) -------------------------------------------------------
@@ -512,6 +527,13 @@ class StaffApp(App[None]):
             return
         self.notify(label("alerts.issued_ok", self.lang, identifier=result.get("identifier", "")))
         self.query_one(AlertsPane).clear_form()
+
+
+def _line_number(answer: dict[str, Any]) -> int:
+    last = answer.get("last")
+    if not isinstance(last, int) or isinstance(last, bool) or last < 0:
+        raise Refused("bad_answer", "the log answer has no line number")
+    return last
 
 
 def create_app(

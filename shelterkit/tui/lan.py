@@ -90,26 +90,50 @@ class ZeroconfSource:
 HUB_PEER_NAMES = (HUB_SHELTER_ID, "city hall")
 
 
+# Text from a node is shown in a table cell: never more than this.
+MAX_CELL_CHARS = 40
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _text(value: Any) -> str:
+    return value[:MAX_CELL_CHARS] if isinstance(value, str) else ""
+
+
 def fleet_entry(
     found: LanNode, info: dict[str, Any], status: dict[str, Any] | None
 ) -> dict[str, Any]:
     """A row like the hub's ``/api/fleet`` ones, from a node's ``/api/node`` and its latest
-    status record: last contact with city hall is its last sync with the hub. Pure."""
+    status record: last contact with city hall is its last sync with the hub. Pure.
+
+    Whatever answers at an advertised address may send anything: only well-formed values
+    are taken, the rest shows as unknown.
+    """
+    peers = info.get("peers")
     hub_contacts = [
-        int(p["last_ms"])
-        for p in info.get("peers", [])
-        if isinstance(p, dict) and p.get("shelter") in HUB_PEER_NAMES and p.get("last_ms")
+        ms
+        for p in (peers if isinstance(peers, list) else [])
+        if isinstance(p, dict)
+        and p.get("shelter") in HUB_PEER_NAMES
+        and (ms := _count(p.get("last_ms")))
     ]
-    s = status or {}
-    names = info.get("name") if isinstance(info.get("name"), dict) else {}
+    s = status if isinstance(status, dict) else {}
+    names = info.get("name")
+    needs = s.get("needs")
     return {
         "shelter": found.shelter,
         "node": found.node,
-        "names": names,
+        "names": {k: _text(v) for k, v in names.items() if k in ("ja", "en")}
+        if isinstance(names, dict)
+        else {},
         "last_contact_ms": max(hub_contacts, default=None),
-        "headcount": s.get("headcount"),
-        "battery_pct": s.get("battery_pct"),
-        "clients": s.get("clients"),
-        "needs": s.get("needs"),
-        "links": s.get("links") or info.get("link_state") or "",
+        "headcount": _count(s.get("headcount")),
+        "battery_pct": _count(s.get("battery_pct")),
+        "clients": _count(s.get("clients")),
+        "needs": {k: v for k, v in needs.items() if isinstance(v, str)}
+        if isinstance(needs, dict)
+        else None,
+        "links": _text(s.get("links")) or _text(info.get("link_state")),
     }

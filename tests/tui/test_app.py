@@ -209,6 +209,33 @@ async def test_log_unavailable_on_a_node_without_it_keeps_the_rest() -> None:
         assert "ログを取得できません" in text_of(pilot, "#node-log")
 
 
+async def test_a_malformed_log_answer_is_not_shown_and_breaks_nothing() -> None:
+    app, fake = fake_app("node")
+    answers = [
+        {"lines": [{"time_ms": "now"}, {"time_ms": NOW_MS, "level": "evil", "text": "y" * 900}]}
+        | {"last": 2},
+        {"lines": "nothing"},  # no line number
+    ]
+
+    async def odd_log(since: int) -> dict:
+        return answers.pop(0) if answers else {"lines": [], "last": 2}
+
+    fake.recent_log = odd_log  # type: ignore[method-assign]
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        shown = text_of(pilot, "#node-log")
+        assert shown.startswith("17:00:00 [情報] : ") and "y" * 40 in shown
+        assert list(app.log_lines) == [
+            {"time_ms": NOW_MS, "level": "info", "source": "", "text": "y" * 400}
+        ]
+        assert app.log_since == 2 and pane(pilot) == "node"
+        # the second poll at start brought no line number: said, not crashed
+        assert answers == [] and app.error is not None and app.error.code == "bad_answer"
+        await pilot.press("r")
+        await settle(pilot)
+        assert app.error is None and len(app.log_lines) == 1
+
+
 async def test_node_has_no_fleet_or_alert_screens() -> None:
     app, _ = fake_app("node")
     async with app.run_test(size=SIZE) as pilot:

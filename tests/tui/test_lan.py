@@ -37,6 +37,22 @@ def test_fleet_entry_takes_city_hall_contact_from_the_peers() -> None:
     assert never["last_contact_ms"] is None and never["headcount"] is None
 
 
+def test_fleet_entry_takes_only_well_formed_values() -> None:
+    found = LanNode("a1" * 32, "S01", "node", "http://10.0.0.11:8081/")
+    junk = {
+        "name": {"ja": "x" * 500, "en": 5, "fr": "y"},
+        "peers": [{"shelter": "CITY", "last_ms": "soon"}, "nonsense", {"shelter": "CITY"}],
+        "link_state": ["up"],
+    }
+    status = {"headcount": "87", "battery_pct": True, "clients": 3.5, "needs": ["water"]}
+    entry = fleet_entry(found, junk, status)
+    assert entry["last_contact_ms"] is None
+    assert (entry["headcount"], entry["battery_pct"], entry["clients"]) == (None, None, None)
+    assert entry["needs"] is None and entry["links"] == ""
+    assert entry["names"] == {"ja": "x" * 40, "en": ""}
+    assert fleet_entry(found, {"peers": "all"}, "not a status")["headcount"] is None  # type: ignore[arg-type]
+
+
 async def test_lists_every_node_found_with_the_fleet_columns_where_the_token_opens() -> None:
     app, _, clients = fake_lan_app()
     async with app.run_test(size=(160, 30)) as pilot:

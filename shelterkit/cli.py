@@ -111,12 +111,18 @@ def _parser() -> argparse.ArgumentParser:
 
     tui = sub.add_parser(
         "tui",
-        help="the staff TUI against a node or the hub",
+        help="the staff TUI against a node, the hub, or the nodes found on the LAN",
         description="The staff TUI against a node's or the hub's admin API (several URLs: "
-        "t switches between them).",
+        "t switches between them). With no URL and no hub (or with --lan) it lists the "
+        "nodes found on the LAN by zeroconf (_shelterkit._tcp).",
     )
     tui.add_argument("urls", nargs="*", metavar="URL", help="node or hub URL (default: --hub)")
     _remote_args(tui)
+    tui.add_argument(
+        "--lan",
+        action="store_true",
+        help="list the nodes found on the LAN by zeroconf, even if $SHELTERKIT_HUB is set",
+    )
     tui.add_argument("--lang", choices=["ja", "en"], default="ja", help="language (key l switches)")
 
     alert = sub.add_parser("alert", help="issue or import alerts at the hub")
@@ -246,17 +252,23 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _tui(args: argparse.Namespace) -> int:
-    urls = list(args.urls) or ([args.hub] if args.hub else [])
-    if not urls:
-        raise ConfigError("no node or hub: give a URL, --hub URL or set SHELTERKIT_HUB")
+    if args.lan and args.urls:
+        raise ConfigError("give node or hub URLs, or --lan, not both")
+    urls = [] if args.lan else list(args.urls) or ([args.hub] if args.hub else [])
     if not args.token:
         raise ConfigError("no token: give --token TOKEN or set SHELTERKIT_TOKEN")
     for url in urls:
         if not re.match(r"https?://[^/\s]+", url):
             raise InputError("invalid", "URL", f"not an http:// URL: {url!r}")
     from shelterkit.tui.app import create_app
+    from shelterkit.tui.lan import ZeroconfSource
 
-    create_app(urls, args.token, lang=args.lang).run()
+    # Lines on stderr would tear through the full-screen app; the TUI says what matters itself.
+    logging.getLogger().handlers[:] = [logging.NullHandler()]
+    if not urls:  # no node or hub named: the ones on this LAN
+        create_app([], args.token, lang=args.lang, lan=ZeroconfSource()).run()
+    else:
+        create_app(urls, args.token, lang=args.lang).run()
     return 0
 
 

@@ -65,6 +65,21 @@ def test_bad_usage_exits_2() -> None:
     assert run("frobnicate").returncode == 2
 
 
+def test_tui_usage_mistakes_stop_with_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SHELTERKIT_TOKEN", raising=False)
+    monkeypatch.delenv("SHELTERKIT_HUB", raising=False)
+    for args, reason in (
+        (("tui",), "no token"),  # the LAN screen needs a token too
+        (("tui", "--lan"), "no token"),
+        (("tui", "--lan", "--token", "t", "http://10.0.0.1:8081/"), "or --lan, not both"),
+        (("tui", "--token", "t", "10.0.0.1:8081"), "not an http:// URL"),
+    ):
+        out = run(*args)
+        assert out.returncode == 2, args
+        assert reason in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert "--lan" in run("tui", "--help").stdout
+
+
 def test_every_setting_is_documented() -> None:
     from shelterkit.net.settings import NetworkSettings
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from shelterkit.admin.logring import LogRing
 from shelterkit.admin.tokens import check_token
 from shelterkit.errors import InputError, ProtocolError, StorageError
 from shelterkit.model.hlc import wall_ms_of
@@ -32,6 +33,7 @@ MAX_API_BODY_BYTES = 256 * 1024  # a CAP file with several languages fits easily
 SECRET_KEY = web.AppKey("admin_secret", bytes)
 NODE_KEY = web.AppKey("admin_node", Node)
 FAILURES_KEY = web.AppKey("admin_failures", RateLimiter)
+LOG_KEY = web.AppKey("admin_log", LogRing)
 
 _STATUS = {"unauthorized": 401, "expired": 401, "rate_limited": 429, "not_found": 404}
 
@@ -106,10 +108,33 @@ async def status(request: web.Request) -> web.StreamResponse:
     )
 
 
-def install_admin_api(app: web.Application, node: Node, secret: bytes) -> None:
-    """Add authentication and the common endpoints to a staff-side application."""
+async def recent_log(request: web.Request) -> web.StreamResponse:
+    """``GET /api/admin/log?since=SEQ``: the recent log lines newer than ``SEQ``, oldest first.
+
+    ``last`` is the newest line's number (ask with ``since=last`` next time); ``lost`` says
+    that lines after ``since`` were pushed out of the ring before they were asked for.
+    """
+    text = request.query.get("since", "0")
+    if not text.isdigit() or len(text) > 18:
+        raise InputError("invalid", "since", "since must be a line number (0 or more)")
+    ring = request.app[LOG_KEY]
+    lines, lost = ring.since(int(text))
+    return web.json_response(
+        {"lines": [line.as_json() for line in lines], "last": ring.last, "lost": lost}
+    )
+
+
+def install_admin_api(
+    app: web.Application, node: Node, secret: bytes, log_ring: LogRing | None = None
+) -> None:
+    """Add authentication and the common endpoints to a staff-side application.
+
+    ``log_ring`` is what ``GET /api/admin/log`` reads (an empty ring if none is given).
+    """
     app[SECRET_KEY] = secret
     app[NODE_KEY] = node
+    app[LOG_KEY] = log_ring if log_ring is not None else LogRing()
     app[FAILURES_KEY] = RateLimiter(AUTH_FAILURE_BURST, AUTH_FAILURE_INTERVAL_S)
     app.middlewares.append(auth_middleware)
     app.router.add_get("/api/status", status)
+    app.router.add_get("/api/admin/log", recent_log)

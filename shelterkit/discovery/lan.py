@@ -3,8 +3,10 @@
 ``LanDiscovery.run`` registers ``_shelterkit._tcp.local.`` on this machine's LAN
 addresses, browses the same type, and keeps the scheduler's set of discovered peers equal
 to the ``PeerTable``: ``add_peer`` when a peer appears, ``remove_peer`` when it says
-goodbye or its records expire. Discovery grants nothing: a peer found here is dialled like
-any other and must prove its key and enrolment on connect (``links.auth``).
+goodbye or its records expire. ``lan_browser`` does the browsing half only, for tools
+that look for nodes without being one (the staff TUI). Discovery grants nothing: a peer
+found here is dialled like any other and must prove its key and enrolment on connect
+(``links.auth``).
 """
 
 from __future__ import annotations
@@ -106,11 +108,14 @@ def _url(url: str) -> str:
 
 
 class LanDiscovery:
-    """Advertise one peer listener and feed discovered peers to ``sink``."""
+    """Advertise one peer listener and feed discovered peers to ``sink``.
+
+    With ``ad`` None nothing is advertised: the LAN is only browsed.
+    """
 
     def __init__(
         self,
-        ad: PeerAd,
+        ad: PeerAd | None,
         listen: str,
         sink: PeerSink,
         *,
@@ -132,7 +137,7 @@ class LanDiscovery:
         self.addresses = addresses
         self.clock = clock
         self.rescan_s = rescan_s
-        self.table = PeerTable(ad.node)
+        self.table = PeerTable(ad.node if ad is not None else b"")
         self.advertised: list[LocalAddress] = []
         self._active: set[str] = set()
         self._pending: dict[str, ServiceStateChange] = {}
@@ -189,15 +194,19 @@ class LanDiscovery:
         zc = AsyncZeroconf(interfaces=[str(a.ip) for a in ours], ip_version=IPVersion.V4Only)
         browser: AsyncServiceBrowser | None = None
         try:
-            await self._register(zc, ours)
-            self.advertised = ours
-            log.info(
-                "discovery: advertising %s (%s) on %s port %d",
-                self.ad.instance_name(),
-                self.ad.role,
-                ", ".join(f"{a.interface} {a.ip}" for a in ours),
-                self.port,
-            )
+            where = ", ".join(f"{a.interface} {a.ip}" for a in ours)
+            if self.ad is not None:
+                await self._register(zc, self.ad, ours)
+                self.advertised = ours
+                log.info(
+                    "discovery: advertising %s (%s) on %s port %d",
+                    self.ad.instance_name(),
+                    self.ad.role,
+                    where,
+                    self.port,
+                )
+            else:
+                log.info("discovery: looking for nodes on %s", where)
             browser = AsyncServiceBrowser(zc.zeroconf, [SERVICE_TYPE], handlers=[self._on_change])
             await self._browse(zc.zeroconf, ours)
         finally:
@@ -220,13 +229,13 @@ class LanDiscovery:
             zc.zeroconf.close()
             raise
 
-    async def _register(self, zc: AsyncZeroconf, ours: list[LocalAddress]) -> None:
+    async def _register(self, zc: AsyncZeroconf, ad: PeerAd, ours: list[LocalAddress]) -> None:
         info = AsyncServiceInfo(
             SERVICE_TYPE,
-            f"{self.ad.instance_name()}.{SERVICE_TYPE}",
+            f"{ad.instance_name()}.{SERVICE_TYPE}",
             port=self.port,
-            properties=self.ad.txt(),
-            server=self.ad.host_name(),
+            properties=ad.txt(),
+            server=ad.host_name(),
             parsed_addresses=[str(a.ip) for a in ours],
             host_ttl=ADVERTISE_TTL_S,
             other_ttl=ADVERTISE_TTL_S,
@@ -363,6 +372,12 @@ class LanDiscovery:
             del self._complaints[next(iter(self._complaints))]
         self._complaints[key] = None
         log.warning(message, *args)
+
+
+def lan_browser(sink: PeerSink, *, interfaces: Sequence[str] = ()) -> LanDiscovery:
+    """Browse ``_shelterkit._tcp`` on every LAN address (or ``interfaces``), advertising
+    nothing: ``table`` holds the nodes found, ``sink`` hears of each change."""
+    return LanDiscovery(None, "0.0.0.0:0", sink, interfaces=interfaces)
 
 
 def discovery_for(

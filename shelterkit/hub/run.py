@@ -31,8 +31,9 @@ async def start_hub(config: Config) -> tuple[Service, Hub]:
     node = hub.node
     secret = load_or_create_secret(DataPaths(Path(config.node.data_dir)).admin_token)
     service = Service(node, secret, SyncScheduler(node, Role.HUB, config.node.sync_interval_s))
+    service.log_ring.attach()
     try:
-        app = peer_app(node, secret, Role.HUB)
+        app = peer_app(node, secret, Role.HUB, service.log_ring)
         install_hub_api(app, hub)
         service.runners.append(await serve(app, config.node.listen))
         service.urls["hub"] = service_url(config.node.listen)

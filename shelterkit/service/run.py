@@ -23,6 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from shelterkit.admin.api import install_admin_api
+from shelterkit.admin.logring import LogRing
 from shelterkit.admin.node_api import install_node_api
 from shelterkit.config import Config, RadioSettings
 from shelterkit.discovery.lan import LanDiscovery, discovery_for
@@ -87,8 +88,10 @@ async def serve(app: web.Application, listen: str) -> web.AppRunner:
     return runner
 
 
-def peer_app(node: Node, secret: bytes, roles: Role) -> web.Application:
-    """The peer/staff application: /healthz, /sync and the admin API."""
+def peer_app(
+    node: Node, secret: bytes, roles: Role, log_ring: LogRing | None = None
+) -> web.Application:
+    """The peer/staff application: /healthz, /sync and the admin API (with ``log_ring``)."""
     app = web.Application(client_max_size=256 * 1024)
 
     async def healthz(_request: web.Request) -> web.StreamResponse:
@@ -110,7 +113,7 @@ def peer_app(node: Node, secret: bytes, roles: Role) -> web.Application:
 
     app.router.add_get("/healthz", healthz)
     add_sync_route(app, node, roles)
-    install_admin_api(app, node, secret)
+    install_admin_api(app, node, secret, log_ring)
     install_node_api(app, node)
     return app
 
@@ -127,8 +130,11 @@ class Service:
     # Long-running work besides sync loops and discovery: radio ports, emulated links.
     jobs: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
     poweroff: list[str] = field(default_factory=list)  # run after stopping (battery empty)
+    # The recent log lines staff see (GET /api/admin/log); collecting from start to close.
+    log_ring: LogRing = field(default_factory=LogRing)
 
     async def close(self) -> None:
+        self.log_ring.detach()
         for runner in self.runners:
             await runner.cleanup()
         self.runners.clear()
@@ -163,10 +169,11 @@ async def start_node(
     node = await Node.open(config, wall_ms)
     secret = load_or_create_secret(DataPaths(Path(config.node.data_dir)).admin_token)
     service = Service(node, secret, SyncScheduler(node, Role.NODE, config.node.sync_interval_s))
+    service.log_ring.attach()
     try:
         service.runners.append(await serve(create_portal_app(node), config.node.listen))
         service.urls["portal"] = service_url(config.node.listen)
-        app = peer_app(node, secret, Role.NODE)
+        app = peer_app(node, secret, Role.NODE, service.log_ring)
         if extra is not None:
             extra(app, node)
         service.runners.append(await serve(app, config.peer_listen))

@@ -5,10 +5,16 @@ The app polls the admin API every few seconds and on every key that asks for it;
 coalesce (one in flight at a time, a request during one runs once after it), and a pane
 repaints only when its data changed. When the node or hub cannot be reached, or the token
 is wrong or expired, a banner says so in plain words and the last data stays on screen.
+
+Given a ``LanSource`` instead of (or besides) URLs, the app starts on the LAN screen: every
+node that zeroconf finds, with the fleet's columns for each whose admin API accepts the
+token; Enter opens the selected node's own screens, ``0`` comes back.
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
@@ -25,10 +31,12 @@ from shelterkit.hub.service import HUB_SHELTER_ID
 from shelterkit.tui.client import Admin, AdminClient, AdminError, Refused, Unreachable
 from shelterkit.tui.formatting import age_text
 from shelterkit.tui.labels import label, other_language
+from shelterkit.tui.lan import LanNode, LanSource, fleet_entry
 from shelterkit.tui.messages import (
     AlertConfirmed,
     AlertDrafted,
     ConsentWithdrawn,
+    LanNodeChosen,
     ModerationChosen,
     NoticeComposed,
     NoticeWithdrawalConfirmed,
@@ -41,6 +49,7 @@ from shelterkit.tui.panes import (
     BoardPane,
     FleetPane,
     IncrementalTable,
+    LanPane,
     NodePane,
     NoticesPane,
     Pane,
@@ -51,6 +60,16 @@ from shelterkit.tui.panes import (
 # Poll the node or hub this often (a status record or a new post shows within seconds;
 # one small JSON request per poll is nothing for a Pi).
 POLL_INTERVAL_S = 3.0
+# A node on the LAN that refused the token is asked again only this often (each refusal
+# counts towards its failed-login limit, admin.api: 10 at once, then one per 6 s).
+LAN_REFUSED_RETRY_MS = 60_000
+LAN_REFUSALS = ("unauthorized", "expired", "rate_limited", "mismatch")
+# Recent log lines kept for the node screen (the node keeps as many, admin.logring).
+MAX_LOG_LINES = 200
+# What a log line may hold (admin.logring sends less; anything else is not a node's log).
+LOG_LEVELS = ("info", "warning", "error", "critical")
+MAX_LOG_SOURCE_CHARS = 60
+MAX_LOG_TEXT_CHARS = 400
 HUB_PANES = ("fleet", "node", "alerts")
 NODE_PANES = ("node", "board", "status", "notices", "safety")
 
@@ -77,6 +96,7 @@ class StaffApp(App[None]):
     ENABLE_COMMAND_PALETTE = False
     AUTO_FOCUS = None  # each pane says what takes the keys (Pane.FOCUS)
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("0", "show('lan')", "key.lan"),
         Binding("1", "show('fleet')", "key.fleet"),
         Binding("2", "show('node')", "key.node"),
         Binding("3", "show('board')", "key.board"),
@@ -102,22 +122,28 @@ class StaffApp(App[None]):
         now_ms: Callable[[], int] = wall_ms,
         poll_interval_s: float = POLL_INTERVAL_S,
         lang: str = "ja",
+        lan: LanSource | None = None,
     ) -> None:
         super().__init__()
-        if not targets:
-            raise ValueError("at least one target URL")
+        if not targets and lan is None:
+            raise ValueError("at least one target URL, or a LAN to look on")
         self.targets = list(targets)
         self.client_factory = client_factory
         self.now_ms = now_ms
         self.poll_interval_s = poll_interval_s
         self.target_index = 0
-        self.client: Admin = client_factory(self.targets[0])
+        self.client: Admin | None = client_factory(self.targets[0]) if self.targets else None
+        self.lan = lan
+        self.lan_clients: dict[str, Admin] = {}  # by URL, one per node found
+        self.lan_results: dict[str, dict[str, Any]] = {}  # what each one answered last
         self.role: str | None = None  # "hub" or "node", from the first answer
         self.identity: dict[str, Any] = {}
         self.error: AdminError | None = None
         self.last_ok_ms: int | None = None
         self._poll_wanted = False
         self._polling = False
+        self.log_lines: collections.deque[dict[str, Any]] = collections.deque(maxlen=MAX_LOG_LINES)
+        self.log_since = 0
         self.set_reactive(StaffApp.lang, lang)
 
     # -- layout ------------------------------------------------------------------------------
@@ -125,7 +151,8 @@ class StaffApp(App[None]):
     def compose(self) -> ComposeResult:
         yield Static("", id="bar")
         yield Static("", id="banner")
-        with ContentSwitcher(initial="node", id="panes"):
+        with ContentSwitcher(initial="node" if self.lan is None else "lan", id="panes"):
+            yield LanPane(id="lan").data_bind(StaffApp.lang)
             yield FleetPane(id="fleet").data_bind(StaffApp.lang)
             yield NodePane(id="node").data_bind(StaffApp.lang)
             yield BoardPane(id="board").data_bind(StaffApp.lang)
@@ -139,21 +166,36 @@ class StaffApp(App[None]):
         self.title = label("app.title", self.lang)
         self.render_bar()
         self.set_interval(self.poll_interval_s, self.action_poll)
+        if self.lan is not None:
+            self.run_worker(self.lan.run(self.action_poll), group="lan")
+            self.query_one(LanPane).query_one(IncrementalTable).focus()
         self.action_poll()
 
     async def on_unmount(self) -> None:
-        await self.client.close()
+        if self.client is not None:
+            await self.client.close()
+        for client in self.lan_clients.values():
+            await client.close()
 
     @property
     def pane(self) -> str:
         return self.query_one(ContentSwitcher).current or "node"
 
+    @property
+    def admin(self) -> Admin:
+        """The node or hub whose screens are open (staff act only on those)."""
+        assert self.client is not None, "no node is open"
+        return self.client
+
     def panes_for_role(self) -> tuple[str, ...]:
+        own: tuple[str, ...] = ()
         if self.role == "hub":
-            return HUB_PANES
-        if self.role == "node":
-            return NODE_PANES
-        return ("node",)
+            own = HUB_PANES
+        elif self.role == "node":
+            own = NODE_PANES
+        elif self.client is not None:
+            own = ("node",)
+        return ("lan", *own) if self.lan is not None else own
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "show":
@@ -193,15 +235,22 @@ class StaffApp(App[None]):
         self.refresh_bindings()
 
     async def action_next_target(self) -> None:
-        await self.client.close()
         self.target_index = (self.target_index + 1) % len(self.targets)
-        self.client = self.client_factory(self.targets[self.target_index])
+        await self._open(self.targets[self.target_index])
+
+    async def _open(self, url: str) -> None:
+        """Make ``url`` the node or hub whose screens are shown (from its first answer)."""
+        if self.client is not None:
+            await self.client.close()
+        self.client = self.client_factory(url)
         self.role = None
         self.identity = {}
         self.error = None
         self.last_ok_ms = None
+        self._forget_log()
         for pane in self.query(Pane):
-            pane.data = None
+            if not isinstance(pane, LanPane):
+                pane.data = None
         self.query_one(ContentSwitcher).current = "node"
         self.refresh_bindings()
         self.render_bar()
@@ -211,6 +260,12 @@ class StaffApp(App[None]):
 
     def render_bar(self) -> None:
         lang = self.lang
+        if self.client is None or self.pane == "lan":
+            found = len(self.lan.nodes()) if self.lan is not None else 0
+            where = f"{label('lan.where', lang)} │ {label('lan.count', lang, n=found)}"
+            self.query_one("#bar", Static).update(f" {label('app.title', lang)} │ {where}")
+            self.query_one("#banner", Static).display = False
+            return
         where = self.client.url
         if self.role == "hub":
             where = f"{label('app.hub', lang)}  {self.client.url}"
@@ -230,15 +285,14 @@ class StaffApp(App[None]):
 
     def error_text(self, error: AdminError) -> str:
         lang = self.lang
+        url = self.client.url if self.client is not None else ""
         if isinstance(error, Unreachable):
             age = age_text(self.last_ok_ms, self.now_ms(), lang)
-            return label(
-                "conn.unreachable", lang, url=self.client.url, detail=error.detail, age=age
-            )
+            return label("conn.unreachable", lang, url=url, detail=error.detail, age=age)
         if error.code in ("unauthorized", "expired", "rate_limited"):
             return label(f"conn.{error.code}", lang)
         if error.code == "not_found" and self.role is None:  # e.g. the evacuee portal
-            return label("conn.not_admin", lang, url=self.client.url)
+            return label("conn.not_admin", lang, url=url)
         return label("conn.refused", lang, detail=error.detail or error.code)
 
     # -- polling -------------------------------------------------------------------------------
@@ -260,6 +314,10 @@ class StaffApp(App[None]):
 
     async def _poll_once(self) -> None:
         client = self.client
+        if client is None or self.pane == "lan":
+            await self._poll_lan()
+            self.render_bar()
+            return
         try:
             status = await client.status()
             if client is not self.client:
@@ -283,6 +341,8 @@ class StaffApp(App[None]):
                     fetch = partial(client.search_persons, query)
             if fetch is not None:
                 data = await fetch()
+                if pane == "node":
+                    data = {**data, "log": await self._recent_log(client)}
                 if client is self.client:
                     self.query_one(f"#{pane}", Pane).data = data
             self.error = None
@@ -290,6 +350,104 @@ class StaffApp(App[None]):
         except AdminError as exc:
             self.error = exc
         self.render_bar()
+
+    # -- the LAN screen -------------------------------------------------------------------------
+
+    async def _poll_lan(self) -> None:
+        """Ask every node found on the LAN for its health, all at once; show what is known."""
+        if self.lan is None:
+            return
+        found = self.lan.nodes()
+        here = {n.url for n in found}
+        for url in [u for u in self.lan_clients if u not in here]:
+            self.lan_results.pop(url, None)
+            await self.lan_clients.pop(url).close()
+        self._show_lan(found)  # who is there shows at once; what they say follows
+        await asyncio.gather(*(self._ask_lan(n) for n in found))
+        now_found = self.lan.nodes()
+        self._show_lan([n for n in now_found if n.url in self.lan_results])
+
+    async def _ask_lan(self, found: LanNode) -> None:
+        last = self.lan_results.get(found.url, {})
+        if (
+            last.get("admin") in LAN_REFUSALS
+            and self.now_ms() - int(last.get("asked_ms", 0)) < LAN_REFUSED_RETRY_MS
+        ):
+            return
+        client = self.lan_clients.get(found.url)
+        if client is None:
+            client = self.lan_clients[found.url] = self.client_factory(found.url)
+        result: dict[str, Any]
+        try:
+            info = await client.node()
+            status = None
+            if found.role == "node":
+                status = (await client.shelter_status()).get("status")
+            if info.get("node") != found.node:  # the advertisement named another key
+                result = {"admin": "mismatch"}
+            else:
+                result = {"admin": "ok", "fleet": fleet_entry(found, info, status)}
+        except Unreachable:
+            result = {"admin": "unreachable"}
+        except Refused as exc:
+            auth = exc.code in ("unauthorized", "expired", "rate_limited")
+            result = {"admin": exc.code if auth else "refused"}
+        if found.url in self.lan_clients:  # still there
+            self.lan_results[found.url] = {**result, "asked_ms": self.now_ms()}
+
+    def _show_lan(self, found: list[LanNode]) -> None:
+        nodes = [
+            {
+                "node": n.node,
+                "shelter": n.shelter,
+                "role": n.role,
+                "url": n.url,
+                "address": n.address,
+                **self.lan_results.get(n.url, {"admin": "checking"}),
+            }
+            for n in found
+        ]
+        self.query_one(LanPane).data = {"nodes": nodes, "now_ms": self.now_ms()}
+
+    async def on_lan_node_chosen(self, message: LanNodeChosen) -> None:
+        if self.client is None or self.client.url != message.url:
+            self.targets = [message.url]
+            self.target_index = 0
+            await self._open(message.url)
+        else:
+            self.action_show("fleet" if self.role == "hub" else "node")
+
+    def _forget_log(self) -> None:
+        self.log_lines.clear()
+        self.log_since = 0
+
+    async def _recent_log(self, client: Admin) -> list[dict[str, Any]] | None:
+        """The node's log lines, asking only for the new ones; None if it has no log."""
+        try:
+            answer = await client.recent_log(self.log_since)
+            if _line_number(answer) < self.log_since:  # the node restarted
+                self._forget_log()
+                answer = await client.recent_log(0)
+            last = _line_number(answer)
+        except Refused as exc:
+            if exc.code != "not_found":
+                raise
+            return None
+        if client is not self.client:
+            return None
+        lines = answer.get("lines")
+        self.log_lines.extend(
+            {
+                "time_ms": x["time_ms"],
+                "level": x.get("level") if x.get("level") in LOG_LEVELS else "info",
+                "source": str(x.get("source", ""))[:MAX_LOG_SOURCE_CHARS],
+                "text": str(x.get("text", ""))[:MAX_LOG_TEXT_CHARS],
+            }
+            for x in (lines if isinstance(lines, list) else [])
+            if isinstance(x, dict) and isinstance(x.get("time_ms"), int)
+        )
+        self.log_since = last
+        return list(self.log_lines)
 
     # -- what staff decided (messages up) -------------------------------------------------------
 
@@ -311,19 +469,19 @@ class StaffApp(App[None]):
     @work(group="act")
     async def on_moderation_chosen(self, message: ModerationChosen) -> None:
         ok = "board.hidden_ok" if message.action == "hide" else "board.restored_ok"
-        await self._act(self.client.moderate(message.post_id, message.action, message.reason), ok)
+        await self._act(self.admin.moderate(message.post_id, message.action, message.reason), ok)
 
     @work(group="act")
     async def on_status_entered(self, message: StatusEntered) -> None:
-        await self._act(self.client.send_status(message.status), "status.sent_ok")
+        await self._act(self.admin.send_status(message.status), "status.sent_ok")
 
     @work(group="act")
     async def on_notice_composed(self, message: NoticeComposed) -> None:
-        await self._act(self.client.add_notice(message.title, message.text), "notices.added_ok")
+        await self._act(self.admin.add_notice(message.title, message.text), "notices.added_ok")
 
     @work(group="act")
     async def on_notice_withdrawal_confirmed(self, message: NoticeWithdrawalConfirmed) -> None:
-        await self._act(self.client.withdraw_notice(message.notice_id), "notices.withdrawn_ok")
+        await self._act(self.admin.withdraw_notice(message.notice_id), "notices.withdrawn_ok")
 
     def on_person_searched(self, message: PersonSearched) -> None:
         self.action_poll()
@@ -331,11 +489,11 @@ class StaffApp(App[None]):
     @work(group="act")
     async def on_person_entered(self, message: PersonEntered) -> None:
         if message.person_id:
-            call = self.client.correct_person(message.person_id, message.fields)
+            call = self.admin.correct_person(message.person_id, message.fields)
             await self._act(call, "safety.corrected_ok")
             return
         try:
-            result = await self.client.add_person(message.fields)
+            result = await self.admin.add_person(message.fields)
         except AdminError as exc:
             self.notify(self.error_text(exc), severity="error")
             return
@@ -349,12 +507,12 @@ class StaffApp(App[None]):
 
     @work(group="act")
     async def on_consent_withdrawn(self, message: ConsentWithdrawn) -> None:
-        await self._act(self.client.withdraw_consent(message.person_id), "safety.unlisted_ok")
+        await self._act(self.admin.withdraw_consent(message.person_id), "safety.unlisted_ok")
 
     @work(group="act")
     async def on_alert_drafted(self, message: AlertDrafted) -> None:
         try:
-            preview = await self.client.preview_alert(message.alert)
+            preview = await self.admin.preview_alert(message.alert)
         except AdminError as exc:
             self.notify(self.error_text(exc), severity="error")
             return
@@ -363,12 +521,19 @@ class StaffApp(App[None]):
     @work(group="act")
     async def on_alert_confirmed(self, message: AlertConfirmed) -> None:
         try:
-            result = await self.client.issue_alert(message.alert)
+            result = await self.admin.issue_alert(message.alert)
         except AdminError as exc:
             self.notify(self.error_text(exc), severity="error")
             return
         self.notify(label("alerts.issued_ok", self.lang, identifier=result.get("identifier", "")))
         self.query_one(AlertsPane).clear_form()
+
+
+def _line_number(answer: dict[str, Any]) -> int:
+    last = answer.get("last")
+    if not isinstance(last, int) or isinstance(last, bool) or last < 0:
+        raise Refused("bad_answer", "the log answer has no line number")
+    return last
 
 
 def create_app(
@@ -379,8 +544,10 @@ def create_app(
     now_ms: Callable[[], int] = wall_ms,
     poll_interval_s: float = POLL_INTERVAL_S,
     lang: str = "ja",
+    lan: LanSource | None = None,
 ) -> StaffApp:
-    """The staff TUI for ``targets`` (node or hub URLs); tests pass ``client_factory``."""
+    """The staff TUI for ``targets`` (node or hub URLs) and/or the nodes ``lan`` finds;
+    tests pass ``client_factory`` and a fake ``lan``."""
 
     def real_client(url: str) -> Admin:
         return AdminClient(url, token)
@@ -391,4 +558,5 @@ def create_app(
         now_ms=now_ms,
         poll_interval_s=poll_interval_s,
         lang=lang,
+        lan=lan,
     )

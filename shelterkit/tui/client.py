@@ -65,6 +65,7 @@ class Admin(Protocol):
     async def add_person(self, fields: dict[str, Any]) -> dict[str, Any]: ...
     async def correct_person(self, person_id: str, fields: dict[str, Any]) -> dict[str, Any]: ...
     async def withdraw_consent(self, person_id: str) -> dict[str, Any]: ...
+    async def recent_log(self, since: int) -> dict[str, Any]: ...
     async def close(self) -> None: ...
 
 
@@ -156,6 +157,9 @@ class AdminClient:
     async def withdraw_consent(self, person_id: str) -> dict[str, Any]:
         path = f"api/anpi/persons/{quote(person_id, safe='')}/consent"
         return await self._call("POST", path, {"public": False})
+
+    async def recent_log(self, since: int) -> dict[str, Any]:
+        return await self._call("GET", f"api/admin/log?since={int(since)}")
 
 
 def _why(exc: aiohttp.ClientError) -> str:

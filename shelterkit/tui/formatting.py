@@ -58,6 +58,13 @@ def clock_text(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).astimezone(JST).strftime("%m-%d %H:%M")
 
 
+def time_of_day_text(ms: int | None) -> str:
+    """Wall time in Japan as ``"HH:MM:SS"``; ``"—"`` when unknown."""
+    if ms is None:
+        return "—"
+    return datetime.fromtimestamp(ms / 1000, UTC).astimezone(JST).strftime("%H:%M:%S")
+
+
 def battery_bar(pct: int | None, cells: int = BATTERY_BAR_CELLS) -> str:
     """``"███░░  60%"``; ``"—"`` when unknown or on mains (-1)."""
     if pct is None or pct < 0:

@@ -77,3 +77,10 @@ class ConsentWithdrawn(Message):
     """Staff confirmed that a person no longer wants to be listed."""
 
     person_id: str
+
+
+@dataclass
+class LanNodeChosen(Message):
+    """Staff chose a node found on the LAN to open its screens."""
+
+    url: str

@@ -37,6 +37,7 @@ from shelterkit.tui.formatting import (
     radio_text,
     severity_text,
     state_text,
+    time_of_day_text,
     until_text,
 )
 from shelterkit.tui.labels import label
@@ -44,6 +45,7 @@ from shelterkit.tui.messages import (
     AlertConfirmed,
     AlertDrafted,
     ConsentWithdrawn,
+    LanNodeChosen,
     ModerationChosen,
     NoticeComposed,
     NoticeWithdrawalConfirmed,
@@ -264,6 +266,109 @@ class FleetPane(Pane):
             summary.update(label("fleet.all_covered", lang))
 
 
+# -- nodes found on the LAN -----------------------------------------------------------------
+
+# The fleet's columns, after who the node says it is; address and name at the right.
+LAN_COLUMNS = (
+    "id",
+    "node",
+    "role",
+    "state",
+    "battery",
+    "headcount",
+    "clients",
+    "contact",
+    "needs",
+    "address",
+    "name",
+    "links",
+)
+LAN_PROBLEM_STYLE = {"checking": "dim"}
+
+
+def lan_row(found: dict[str, Any], now_ms: int, lang: str) -> Row:
+    """One node found on the LAN: its advertisement, then the fleet columns if it answered."""
+    role = found.get("role", "node")
+    admin = found.get("admin", "checking")
+    entry = found.get("fleet")
+    head = (
+        found["shelter"],
+        found["node"][:8],
+        label(f"lan.role.{role}", lang),
+    )
+    tail = (found.get("address", ""),)
+    if admin != "ok" or not isinstance(entry, dict):
+        state = Text(label(f"lan.admin.{admin}", lang), style=LAN_PROBLEM_STYLE.get(admin, "red"))
+        return (*head, state, "—", "—", "—", "—", "—", *tail, "—", "—")
+    names = entry.get("names") or {}
+    cells = fleet_row({**entry, "name": names.get(lang) or names.get("ja", "")}, now_ms, lang)
+    _, name, state, battery, headcount, clients, contact, needs, links = cells
+    if role == "hub":  # city hall itself: no contact with itself, no status record
+        state, contact = Text(label("lan.hub_ok", lang), style="green"), "—"
+    return (*head, state, battery, headcount, clients, contact, needs, *tail, name, links)
+
+
+class LanPane(Pane):
+    """Every node found on the LAN by zeroconf; Enter opens the selected one."""
+
+    FOCUS = "IncrementalTable"
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "open", "key.open")]
+
+    def compose(self) -> ComposeResult:
+        yield caption("lan.title", self.lang, "pane-title")
+        yield IncrementalTable(LAN_COLUMNS, id="lan-table")
+        yield Static("", id="lan-summary")
+
+    def render_data(self) -> None:
+        if self.data is None:
+            return
+        lang = self.lang
+        now = self.now_ms()
+        nodes = self.data.get("nodes", [])
+        rows = [(n["node"], lan_row(n, now, lang)) for n in nodes]
+        self.query_one(IncrementalTable).show_rows(
+            rows, lang, lambda col: label(f"lan.col.{col}", lang)
+        )
+        closed = [
+            n["shelter"]
+            for n in nodes
+            if n.get("admin") in ("unauthorized", "expired", "rate_limited", "mismatch")
+        ]
+        silent = [n["shelter"] for n in nodes if n.get("admin") in ("unreachable", "refused")]
+        problems = [
+            label(key, lang, list=" ".join(names))
+            for key, names in (("lan.silent_list", silent), ("lan.closed_list", closed))
+            if names
+        ]
+        answering = [n for n in nodes if n.get("admin") == "ok" and n.get("role") == "node"]
+        for state in (ContactState.UNCOVERED, ContactState.STALE):
+            names = [
+                n["shelter"]
+                for n in answering
+                if contact_state(n["fleet"].get("last_contact_ms"), now) is state
+            ]
+            if names:
+                problems.append(label(f"fleet.{state.value}_list", lang, list=" ".join(names)))
+        summary = self.query_one("#lan-summary", Static)
+        summary.set_class(bool(problems), "warning")
+        if not nodes:
+            summary.update(label("lan.empty", lang))
+        elif problems:
+            summary.update("\n".join(problems))
+        else:
+            summary.update(label("lan.all_ok", lang))
+
+    def on_data_table_row_selected(self, event: IncrementalTable.RowSelected) -> None:
+        event.stop()
+        self.action_open()
+
+    def action_open(self) -> None:
+        key = self.query_one(IncrementalTable).selected_key()
+        found = next((n for n in (self.data or {}).get("nodes", []) if n["node"] == key), None)
+        if found is not None:
+            self.post_message(LanNodeChosen(found["url"]))
+
+
 # -- node detail ----------------------------------------------------------------------------
 
 
@@ -276,8 +381,25 @@ def _grid(rows: list[tuple[str, Any]]) -> Table:
     return table
 
 
+# Levels are marked by a word ([警告] / [WARN]) as well as by colour.
+LOG_STYLE = {"warning": "bold yellow", "error": "bold red", "critical": "bold reverse red"}
+
+
+def log_text(lines: list[dict[str, Any]], lang: str) -> Text:
+    """Log lines, oldest first: time, level word, where from, what."""
+    text = Text()
+    for i, line in enumerate(lines):
+        if i:
+            text.append("\n")
+        level = str(line.get("level", "info"))
+        text.append(f"{time_of_day_text(line.get('time_ms'))} ", style="dim")
+        text.append(label(f"log.level.{level}", lang), style=LOG_STYLE.get(level, ""))
+        text.append(f" {line.get('source', '')}: {line.get('text', '')}")
+    return text
+
+
 class NodePane(Pane):
-    """This node's health: records, storage, clock, links and recent peers."""
+    """This node's health: records, storage, clock, links, recent peers and log lines."""
 
     FOCUS = "VerticalScroll"
 
@@ -287,6 +409,8 @@ class NodePane(Pane):
             yield Static("", id="node-health")
             yield caption("node.peers", self.lang, "section-title")
             yield Static("", id="node-peers")
+            yield caption("node.log", self.lang, "section-title")
+            yield Static("", id="node-log")
 
     def render_data(self) -> None:
         d = self.data
@@ -335,6 +459,14 @@ class NodePane(Pane):
         ]
         self.query_one("#node-peers", Static).update(
             _grid(peer_rows) if peer_rows else label("node.peers.none", lang)
+        )
+        lines = d.get("log")
+        self.query_one("#node-log", Static).update(
+            label("node.log.unavailable", lang)
+            if lines is None
+            else log_text(lines, lang)
+            if lines
+            else label("node.log.none", lang)
         )
 
 

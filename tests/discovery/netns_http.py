@@ -2,6 +2,8 @@
 
     python netns_http.py get URL               print the status, then the body
     python netns_http.py post-board URL TEXT   post TEXT on the portal's board; print the status
+    python netns_http.py post-json URL TOKEN JSON   POST JSON with a staff token; print the
+                                                    status, then the body
 
 Every network wait is bounded by TIMEOUT_S.
 """
@@ -51,11 +53,22 @@ def post_board(url: str, text: str) -> None:
     print(_open(request)[0])
 
 
+def post_json(url: str, token: str, body: str) -> None:
+    request = urllib.request.Request(url, data=body.encode(), method="POST")
+    request.add_header("Content-Type", "application/json")
+    request.add_header("Authorization", f"Bearer {token}")
+    status, text = _open(request)
+    print(status)
+    print(text)
+
+
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
     if command == "get":
         get(args[0])
     elif command == "post-board":
         post_board(args[0], args[1])
+    elif command == "post-json":
+        post_json(args[0], args[1], args[2])
     else:
         raise SystemExit(f"unknown command {command}")

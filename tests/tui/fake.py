@@ -6,11 +6,14 @@ It answers in the same JSON shapes as the real endpoints (``admin.node_api``,
 
 from __future__ import annotations
 
+import asyncio
 import copy
+from collections.abc import Callable
 from typing import Any
 
 from shelterkit.tui.app import StaffApp, create_app
 from shelterkit.tui.client import AdminError
+from shelterkit.tui.lan import LanNode
 
 NOW_MS = 1_800_000_000_000  # 2027-01-15 17:00 JST
 MIN = 60_000
@@ -206,6 +209,30 @@ PERSONS = [
     },
 ]
 
+LOG = [
+    {
+        "seq": 1,
+        "time_ms": NOW_MS - 50 * MIN,
+        "level": "info",
+        "source": "discovery.lan",
+        "text": "discovery: added S02 (node) at http://10.0.0.12:8081/",
+    },
+    {
+        "seq": 2,
+        "time_ms": NOW_MS - 20 * MIN,
+        "level": "warning",
+        "source": "service.scheduler",
+        "text": "sync with http://10.0.0.1:8080/ failed: connection refused",
+    },
+    {
+        "seq": 3,
+        "time_ms": NOW_MS - 3 * MIN,
+        "level": "info",
+        "source": "admin.node_api",
+        "text": "staff at 127.0.0.1: status headcount 87",
+    },
+]
+
 STATUS = {
     "shelter": "S01",
     "status": {
@@ -240,6 +267,8 @@ class FakeAdmin:
         self.notice_list = copy.deepcopy(NOTICES)
         self.current_status = copy.deepcopy(STATUS)
         self.persons = copy.deepcopy(PERSONS)
+        self.log_lines = copy.deepcopy(LOG)
+        self.node_key = NODE["node"]
         self.closed = False
 
     async def _answer(self, name: str, arg: Any, value: dict[str, Any]) -> dict[str, Any]:
@@ -256,7 +285,7 @@ class FakeAdmin:
         return await self._answer("status", None, {"shelter": shelter, "records": 1234})
 
     async def node(self) -> dict[str, Any]:
-        node = dict(NODE)
+        node = {**NODE, "node": self.node_key}
         if self.role == "hub":
             node.update(shelter="CITY", name={"ja": "市役所", "en": "City hall"}, links=[])
         return await self._answer("node", None, node)
@@ -342,6 +371,12 @@ class FakeAdmin:
                 p["public"] = False
         return await self._answer("withdraw_consent", person_id, {"person_id": person_id})
 
+    async def recent_log(self, since: int) -> dict[str, Any]:
+        last = max((x["seq"] for x in self.log_lines), default=0)
+        lines = [x for x in self.log_lines if x["seq"] > (0 if since > last else since)]
+        answer = {"lines": lines, "last": last, "lost": False}
+        return await self._answer("recent_log", since, answer)
+
     async def close(self) -> None:
         self.closed = True
 
@@ -359,3 +394,59 @@ def fake_app(role: str = "node", lang: str = "ja", targets: int = 1) -> tuple[St
         urls, client_factory=factory, now_ms=lambda: NOW_MS, poll_interval_s=3600, lang=lang
     )
     return app, clients[urls[0]]
+
+
+class FakeLan:
+    """What zeroconf found: a list the test changes, and the app's callback to call."""
+
+    def __init__(self, nodes: list[LanNode]) -> None:
+        self.found = list(nodes)
+        self.changed: Callable[[], None] | None = None
+
+    def nodes(self) -> list[LanNode]:
+        return list(self.found)
+
+    async def run(self, changed: Callable[[], None]) -> None:
+        self.changed = changed
+        await asyncio.Event().wait()  # until the app ends
+
+    def set(self, nodes: list[LanNode]) -> None:
+        self.found = list(nodes)
+        assert self.changed is not None, "the app is not looking yet"
+        self.changed()
+
+
+LAN_NODES = [
+    LanNode("cc" * 32, "CITY", "hub", "http://10.0.0.1:8080/"),
+    LanNode("a1" * 32, "S01", "node", "http://10.0.0.11:8081/"),
+    LanNode("b2" * 32, "S02", "node", "http://10.0.0.12:8081/"),
+    LanNode("e5" * 32, "S05", "node", "http://10.0.0.15:8081/"),
+]
+
+
+def fake_lan_app(lang: str = "ja") -> tuple[StaffApp, FakeLan, dict[str, FakeAdmin]]:
+    """The app on the LAN screen: S01 opens with the token, S02 refuses it, S05 is silent."""
+    from shelterkit.tui.client import Refused, Unreachable
+
+    clients: dict[str, FakeAdmin] = {}
+
+    def factory(url: str) -> FakeAdmin:
+        if url not in clients:
+            found = next(n for n in LAN_NODES if n.url == url) if url in URLS else None
+            fake = FakeAdmin(url, found.role if found else "node")
+            fake.node_key = found.node if found else "00" * 32
+            if found and found.shelter == "S02":
+                fake.error = Refused("unauthorized", "missing or wrong token", 401)
+            if found and found.shelter == "S05":
+                fake.error = Unreachable("unreachable", "no answer in time")
+            clients[url] = fake
+        return clients[url]
+
+    lan = FakeLan(LAN_NODES)
+    app = create_app(
+        [], client_factory=factory, now_ms=lambda: NOW_MS, poll_interval_s=3600, lang=lang, lan=lan
+    )
+    return app, lan, clients
+
+
+URLS = {n.url for n in LAN_NODES}

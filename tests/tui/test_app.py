@@ -18,10 +18,12 @@ SIZE = (80, 24)
 
 
 async def settle(pilot: Pilot) -> None:
-    """Let polls and actions finish (they run in workers)."""
+    """Let polls and actions finish (they run in workers; LAN browsing never finishes)."""
     for _ in range(3):
         await pilot.pause()
-        await pilot.app.workers.wait_for_complete()
+        busy = [w for w in pilot.app.workers if w.group != "lan"]
+        if busy:
+            await pilot.app.workers.wait_for_complete(busy)
     await pilot.pause()
 
 
@@ -146,6 +148,92 @@ async def test_node_detail_shows_health_links_and_peers() -> None:
             assert needle in health, needle
         peers = text_of(pilot, "#node-peers")
         assert "S48" in peers and "7分前" in peers
+
+
+async def test_node_detail_shows_recent_log_lines_newest_last_with_level_words() -> None:
+    app, fake = fake_app("node")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        lines = text_of(pilot, "#node-log").splitlines()
+        assert lines[0].startswith("16:10:00 [情報] discovery.lan: discovery: added S02")
+        assert lines[1].startswith("16:40:00 [警告] service.scheduler: sync with")
+        assert lines[2].startswith("16:57:00 [情報] admin.node_api: staff at")
+        asked = fake.called("recent_log")
+        assert asked[0] == 0 and set(asked[1:]) <= {3}  # after the first, only what is new
+        # the next refresh asks only for what is new, and adds it at the bottom
+        fake.log_lines.append(
+            {
+                "seq": 4,
+                "time_ms": NOW_MS,
+                "level": "error",
+                "source": "storage",
+                "text": "disk full",
+            }
+        )
+        await pilot.press("r")
+        await settle(pilot)
+        assert fake.called("recent_log")[len(asked)] == 3
+        lines = text_of(pilot, "#node-log").splitlines()
+        assert len(lines) == 4 and lines[3] == "17:00:00 [異常] storage: disk full"
+        await pilot.press("l")
+        await settle(pilot)
+        assert text_of(pilot, "#node-log").splitlines()[1].startswith("16:40:00 [WARN] ")
+
+
+async def test_log_starts_again_when_the_node_restarted() -> None:
+    app, fake = fake_app("node")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        fake.log_lines = [
+            {"seq": 1, "time_ms": NOW_MS, "level": "info", "source": "service", "text": "started"}
+        ]
+        before = len(fake.called("recent_log"))
+        await pilot.press("r")
+        await settle(pilot)
+        assert fake.called("recent_log")[before:] == [3, 0]
+        assert text_of(pilot, "#node-log").strip() == "17:00:00 [情報] service: started"
+        assert app.log_since == 1
+
+
+async def test_log_unavailable_on_a_node_without_it_keeps_the_rest() -> None:
+    app, fake = fake_app("node")
+
+    async def no_log(since: int) -> dict:
+        raise Refused("not_found", "Not Found", 404)
+
+    fake.recent_log = no_log  # type: ignore[method-assign]
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.error is None
+        assert "1234" in text_of(pilot, "#node-health")
+        assert "ログを取得できません" in text_of(pilot, "#node-log")
+
+
+async def test_a_malformed_log_answer_is_not_shown_and_breaks_nothing() -> None:
+    app, fake = fake_app("node")
+    answers = [
+        {"lines": [{"time_ms": "now"}, {"time_ms": NOW_MS, "level": "evil", "text": "y" * 900}]}
+        | {"last": 2},
+        {"lines": "nothing"},  # no line number
+    ]
+
+    async def odd_log(since: int) -> dict:
+        return answers.pop(0) if answers else {"lines": [], "last": 2}
+
+    fake.recent_log = odd_log  # type: ignore[method-assign]
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        shown = text_of(pilot, "#node-log")
+        assert shown.startswith("17:00:00 [情報] : ") and "y" * 40 in shown
+        assert list(app.log_lines) == [
+            {"time_ms": NOW_MS, "level": "info", "source": "", "text": "y" * 400}
+        ]
+        assert app.log_since == 2 and pane(pilot) == "node"
+        # the second poll at start brought no line number: said, not crashed
+        assert answers == [] and app.error is not None and app.error.code == "bad_answer"
+        await pilot.press("r")
+        await settle(pilot)
+        assert app.error is None and len(app.log_lines) == 1
 
 
 async def test_node_has_no_fleet_or_alert_screens() -> None:

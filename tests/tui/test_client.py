@@ -54,6 +54,30 @@ async def test_client_speaks_the_node_api(server: TestServer, node: Node) -> Non
         await client.close()
 
 
+async def test_client_reads_the_recent_log_incrementally(node: Node) -> None:
+    import logging
+
+    from shelterkit.admin.logring import LogRing
+
+    ring = LogRing()
+    ring.attach(logging.getLogger("shelterkit.test_client"))
+    try:
+        async with TestServer(peer_app(node, SECRET, Role.NODE, ring)) as srv:
+            client = AdminClient(url(srv), mint_token(SECRET, time.time()))
+            try:
+                logging.getLogger("shelterkit.test_client").warning("uplink down")
+                first = await client.recent_log(0)
+                assert [x["text"] for x in first["lines"]] == ["uplink down"]
+                assert first["lines"][0]["level"] == "warning"
+                logging.getLogger("shelterkit.test_client").error("disk full")
+                again = await client.recent_log(first["last"])
+                assert [x["text"] for x in again["lines"]] == ["disk full"]
+            finally:
+                await client.close()
+    finally:
+        ring.detach()
+
+
 async def test_wrong_and_expired_tokens_are_refused(server: TestServer) -> None:
     for token, code in (
         ("", "unauthorized"),

@@ -13,7 +13,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from shelterkit.tui.client import Refused, Unreachable
-from tests.tui.fake import FakeAdmin, fake_app
+from tests.tui.fake import FakeAdmin, fake_app, fake_lan_app
 from tests.tui.test_app import settle
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
@@ -109,3 +109,19 @@ def test_safety_search(snap_compare, size) -> None:
 @pytest.mark.parametrize("size", SIZES)
 def test_safety_register_dialog(snap_compare, size) -> None:
     assert snap(snap_compare, size, "node", "7", "escape", "n", *"Sato")
+
+
+def snap_lan(snap_compare, size, *presses: str, lang: str = "ja") -> bool:
+    app, _, _ = fake_lan_app(lang=lang)
+    run: Callable[[Pilot], Awaitable[None]] = keys(*presses, fake=None)  # type: ignore[arg-type]
+    return snap_compare(app, terminal_size=size, run_before=run)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_lan_nodes(snap_compare, size) -> None:
+    assert snap_lan(snap_compare, size)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_lan_nodes_in_english(snap_compare, size) -> None:
+    assert snap_lan(snap_compare, size, lang="en")

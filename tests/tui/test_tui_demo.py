@@ -56,6 +56,9 @@ class Terminal:
         return result.stdout
 
     def start(self, command: list[str], env: dict[str, str], size: tuple[int, int]) -> None:
+        # The terminal's size, also where programs look first (a COLUMNS or LINES that
+        # tmux passed on from whoever started its server would win over the real size).
+        env = {**env, "COLUMNS": str(size[0]), "LINES": str(size[1])}
         exports = [f"-e{k}={v}" for k, v in env.items()]
         self.tmux(
             "new-session",

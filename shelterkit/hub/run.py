@@ -34,6 +34,8 @@ async def start_hub(config: Config) -> tuple[Service, Hub]:
         install_hub_api(app, hub)
         service.runners.append(await serve(app, config.node.listen))
         service.urls["hub"] = service_url(config.node.listen)
+        # city hall deletes expired registrations and wipes superseded ones of any origin
+        service.jobs.append(lambda: node.sweep_loop(hub.authority))
     except BaseException:
         await service.close()
         raise

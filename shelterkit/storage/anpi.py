@@ -92,6 +92,16 @@ async def _index_note(db: aiosqlite.Connection, record: Record, body: NoteBody) 
     )
 
 
+async def forget_record(db: aiosqlite.Connection, record_id: bytes) -> None:
+    """A person's current record was wiped (redaction): the person leaves the index."""
+    cursor = await db.execute("SELECT person_id FROM persons WHERE record_id = ?", (record_id,))
+    rows = list(await cursor.fetchall())
+    await cursor.close()
+    for (person_id,) in rows:
+        await db.execute("DELETE FROM person_terms WHERE person_id = ?", (person_id,))
+        await db.execute("DELETE FROM persons WHERE person_id = ?", (person_id,))
+
+
 def _term_condition(key: str, prefix: bool) -> tuple[str, list[Any]]:
     if prefix:
         return "term >= ? AND term < ?", [key, key + _TOP]
@@ -162,12 +172,31 @@ PERSON_SQL = (
     "SELECT r.wire FROM persons p JOIN records r ON r.id = p.record_id WHERE p.person_id = ?"
 )
 FRESHNESS_SQL = "SELECT max(received_ms) FROM persons"
+# Person records that are no longer the current one of their person and are not wiped yet
+# (each ``?`` pair: an origin, an entity to restrict to, or NULL for any), oldest first.
+SUPERSEDED_SQL = (
+    "SELECT r.origin, r.stream, r.seq, r.id FROM records r"
+    " JOIN heads h ON h.entity = r.entity"
+    " WHERE r.kind = 5 AND r.redacted = 0 AND h.record_id != r.id"
+    " AND (? IS NULL OR r.origin = ?) AND (? IS NULL OR r.entity = ?)"
+    " AND NOT EXISTS (SELECT 1 FROM redactions x WHERE x.target_id = r.id)"
+    " ORDER BY r.origin, r.seq LIMIT ?"
+)
+# Current records of people past their expiry and not yet deleted (same origin filter).
+EXPIRED_SQL = (
+    "SELECT r.wire FROM persons p JOIN records r ON r.id = p.record_id"
+    " WHERE p.deleted = 0 AND p.expiry_ms <= ? AND (? IS NULL OR p.origin = ?)"
+    " ORDER BY p.expiry_ms LIMIT ?"
+)
 
 __all__ = [
+    "EXPIRED_SQL",
     "FRESHNESS_SQL",
     "MAX_SEARCH_RESULTS",
     "PERSON_SQL",
+    "SUPERSEDED_SQL",
     "exact_sql",
+    "forget_record",
     "index_record",
     "search_sql",
     "words_sql",

@@ -174,13 +174,13 @@ PERSON_SQL = (
 FRESHNESS_SQL = "SELECT max(received_ms) FROM persons"
 # Person records that are no longer the current one of their person and are not wiped yet
 # (each ``?`` pair: an origin, an entity to restrict to, or NULL for any), oldest first.
+# ``person_superseded`` is the store's work list: small, whatever the registry's size.
 SUPERSEDED_SQL = (
-    "SELECT r.origin, r.stream, r.seq, r.id FROM records r"
-    " JOIN heads h ON h.entity = r.entity"
-    " WHERE r.kind = 5 AND r.redacted = 0 AND h.record_id != r.id"
-    " AND (? IS NULL OR r.origin = ?) AND (? IS NULL OR r.entity = ?)"
-    " AND NOT EXISTS (SELECT 1 FROM redactions x WHERE x.target_id = r.id)"
-    " ORDER BY r.origin, r.seq LIMIT ?"
+    "SELECT s.origin, s.stream, s.seq, s.record_id FROM person_superseded s"
+    " WHERE (? IS NULL OR s.origin = ?) AND (? IS NULL OR s.entity = ?)"
+    " AND NOT EXISTS (SELECT 1 FROM redactions x WHERE x.origin = s.origin"
+    " AND x.stream = s.stream AND x.seq = s.seq AND x.target_id = s.record_id)"
+    " ORDER BY s.origin, s.seq LIMIT ?"
 )
 # Current records of people past their expiry and not yet deleted (same origin filter).
 EXPIRED_SQL = (

@@ -428,12 +428,25 @@ class Store:
                 received_ms,
             ),
         )
-        cursor = await db.execute("SELECT hlc, origin FROM heads WHERE entity = ?", (entity,))
+        cursor = await db.execute(
+            "SELECT hlc, origin, record_id, kind FROM heads WHERE entity = ?", (entity,)
+        )
         head = await cursor.fetchone()
+        superseded: bytes | None = None  # the person record this one makes old, if any
         if head is None or (record.hlc, record.origin) > (int(head[0]), bytes(head[1])):
             await db.execute(
                 "INSERT OR REPLACE INTO heads VALUES (?, ?, ?, ?, ?)",
                 (entity, int(record.kind), record.hlc, record.origin, record.id),
+            )
+            if head is not None and int(head[3]) == Kind.PERSON:
+                superseded = bytes(head[2])
+        elif record.kind is Kind.PERSON:
+            superseded = record.id  # an older state arrived late
+        if superseded is not None:  # the sweep wipes it (Node.redact_superseded)
+            await db.execute(
+                "INSERT OR IGNORE INTO person_superseded"
+                " SELECT id, origin, stream, seq, entity FROM records WHERE id = ?",
+                (superseded,),
             )
         if record.kind in _ANPI_KINDS:
             await anpi_index.index_record(db, record, received_ms)
@@ -484,6 +497,7 @@ class Store:
         """Replace a held record by its placeholder, and drop it from heads and index."""
         old = placeholder.original_id
         await db.execute("DELETE FROM heads WHERE record_id = ?", (old,))
+        await db.execute("DELETE FROM person_superseded WHERE record_id = ?", (old,))
         await anpi_index.forget_record(db, old)
         await db.execute(
             "UPDATE records SET id = ?, hlc = 0, entity = ?, wire = ?, redacted = 1 WHERE id = ?",

@@ -11,7 +11,18 @@ CREATE TABLE redactions (
     redaction_id BLOB NOT NULL REFERENCES records (id),
     PRIMARY KEY (origin, stream, seq, target_id)
 ) WITHOUT ROWID;
--- Person records by entity, for finding the superseded ones to redact.
-CREATE INDEX records_entity ON records (entity) WHERE kind = 5 AND redacted = 0;
+-- Person records superseded by a newer one of the same person and not wiped yet: the
+-- work list of the sweep that redacts them (Node.redact_superseded).
+CREATE TABLE person_superseded (
+    record_id BLOB PRIMARY KEY REFERENCES records (id),
+    origin    BLOB NOT NULL,
+    stream    INTEGER NOT NULL,
+    seq       INTEGER NOT NULL,
+    entity    BLOB NOT NULL
+) WITHOUT ROWID;
+INSERT INTO person_superseded
+    SELECT r.id, r.origin, r.stream, r.seq, r.entity FROM records r
+    JOIN heads h ON h.entity = r.entity
+    WHERE r.kind = 5 AND r.redacted = 0 AND h.record_id != r.id;
 -- Registrations by expiry, for the sweep that wipes expired people.
 CREATE INDEX persons_expiry ON persons (expiry_ms) WHERE deleted = 0

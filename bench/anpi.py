@@ -261,9 +261,10 @@ async def redaction_figures(
     clock = HybridClock()
     times = []
     for seq in rng.sample(range(1, people + 1), CORRECTIONS):
-        (old,) = await store.records_range(node.public, Stream.ANPI, seq, seq)
-        if not isinstance(old.body, PersonBody):
-            continue
+        held = await store.records_range(node.public, Stream.ANPI, seq, seq)
+        if not held or not isinstance(held[0].body, PersonBody):
+            continue  # wiped by an earlier run on the same database (--data)
+        old = held[0]
         start = time.perf_counter()
         body = dataclasses.replace(old.body, home_district="訂正")
         await store.append_own(node, body, clock, now)

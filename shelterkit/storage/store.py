@@ -35,6 +35,7 @@ from shelterkit.model.redaction import (
     Placeholder,
     Target,
     placeholder_for,
+    placeholder_id,
     targets,
 )
 from shelterkit.storage import anpi as anpi_index
@@ -408,7 +409,10 @@ class Store:
         )
         existing = await cursor.fetchone()
         if existing is not None:
-            return AppendResult(record, stored=False, conflict=bytes(existing[0]) != record.id)
+            # the same record, or its placeholder once wiped, is no conflict
+            held = bytes(existing[0])
+            conflict = held not in (record.id, placeholder_id(record.id))
+            return AppendResult(record, stored=False, conflict=conflict)
         covering = await self._covering_redaction(db, record)
         if covering is not None:  # redacted before it arrived: only its placeholder is kept
             await self._insert_placeholder(db, covering, received_ms)

@@ -199,6 +199,10 @@ async def test_deletion_wipes_every_node_and_sync_stays_converged(
         assert len(ab) + len(ba) < 200  # two HELLOs with equal digests
         wires = await a.store.wires_range(a.identity.public, Stream.ANPI, 1, 3)
         assert is_placeholder(wires[0]) and not is_placeholder(wires[1])
+        # the old record handed in again (a file, a late peer): a duplicate, no conflict
+        (result,) = await c.store.append_records([registered], 0)
+        assert not result.stored and not result.conflict
+        assert holds_old_name(file_bytes(c)) == []
     finally:
         for n in (a, b, c):
             await n.close()

@@ -192,10 +192,12 @@ class Store:
             await conn.execute("PRAGMA secure_delete = ON")
             store = cls(conn, path)
             await store._migrate()
-            store._own_origins = {
-                bytes.fromhex(row[0][len("own:") :])
-                for row in await store._fetchall("SELECT key FROM meta WHERE key LIKE 'own:%'")
-            }
+            store._own_origins = _own_keys(
+                bytes(row[0]).decode("utf-8", "replace")
+                for row in await store._fetchall(
+                    "SELECT CAST(key AS BLOB) FROM meta WHERE key LIKE 'own:%'"
+                )
+            )
         except sqlite3.Error as exc:
             raise _translate(exc) from exc
         return store
@@ -728,6 +730,22 @@ class Store:
     async def integrity_check(self) -> str:
         rows = await self._fetchall("PRAGMA integrity_check")
         return "; ".join(str(r[0]) for r in rows)
+
+
+def _own_keys(meta_keys: Iterable[str]) -> set[bytes]:
+    """This node's keys from ``own:<hex>`` meta rows; a row damaged on the card (past
+    ``quick_check``) is skipped with a warning rather than stopping the start."""
+    out: set[bytes] = set()
+    for meta_key in meta_keys:
+        try:
+            key = bytes.fromhex(meta_key[len("own:") :])
+        except ValueError:
+            key = b""
+        if len(key) != 32:
+            log.warning("ignoring a damaged own-key entry in the database: %r", meta_key[:80])
+            continue
+        out.add(key)
+    return out
 
 
 def _stream_of(body: AnyBody) -> Stream:

@@ -340,7 +340,7 @@ class Node:
                     signed = await self.sweep_persons(signer)
                     if signed:
                         log.info("registrations: %d expired or wiped", signed)
-            except StorageError as exc:
+            except (StorageError, ProtocolError) as exc:  # the next sweep tries again
                 log.warning("registration sweep failed: %s", exc)
             await asyncio.sleep(interval_s)
 

@@ -8,6 +8,8 @@ and WAL files.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import replace
 from pathlib import Path
 
@@ -369,4 +371,25 @@ async def test_pfif_export_shows_deletion_and_expiry(tmp_path: Path, wall: list[
         assert persons["p2"].family_name == "山田"
         assert wall_ms_of(kept.hlc) < a.wall_ms()
     finally:
+        await a.close()
+
+
+async def test_the_sweep_job_deletes_expired_registrations(tmp_path: Path, wall: list[int]) -> None:
+    a = await open_node(tmp_path / "a", "S01", wall)
+    job = asyncio.create_task(a.sweep_loop(interval_s=0.02))
+    try:
+        await a.publish_person(person(expiry_ms=wall[0] + DAY_MS))
+        await asyncio.sleep(0.1)
+        current = await a.store.get_person("p1")
+        assert current is not None and not current.body.deleted  # type: ignore[union-attr]
+        seen = a.changes
+        wall[0] += 2 * DAY_MS
+        async with asyncio.timeout(10):  # the job signs the deletion on its next round
+            while not (await a.store.get_person("p1")).body.deleted:  # type: ignore[union-attr]
+                seen = await a.wait_for_change(seen, 1.0)
+        assert holds_old_name(file_bytes(a)) == []
+    finally:
+        job.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await job
         await a.close()

@@ -11,9 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sync_city import WALL_MS, City, make_city
 
-from shelterkit.model.kinds import Kind, PersonBody, RedactBody, RedactReason
+from shelterkit.model.kinds import Kind, PersonBody, RedactBody, RedactReason, Stream
 from shelterkit.model.record import Record
 from shelterkit.model.redaction import Placeholder, targets
+from shelterkit.sync import accept_batch
 from shelterkit.sync.memory import MemoryReplica, sync_pair
 
 NODES = 3
@@ -90,3 +91,22 @@ def test_redaction_converges_and_wipes_everywhere(history: list[tuple], seed: in
             p for log in replica.logs.values() for p in log if isinstance(p, Placeholder)
         ]
         assert {p.original_id for p in placeholders} == named
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 10_000), st.integers(1, 255)), min_size=1, max_size=4))
+def test_a_damaged_placeholder_is_never_accepted(flips: list[tuple[int, int]]) -> None:
+    city = make_city(random.Random(7), 2)
+    write_person(city, 0, 0, 1, deleted=False)
+    write_person(city, 0, 0, 2, deleted=True)  # the deletion redacts the registration
+    log = city.replicas[0].logs[(city.nodes[0].public, Stream.ANPI)]
+    placeholder = log[0]
+    assert isinstance(placeholder, Placeholder)
+    wire = bytearray(placeholder.wire)
+    for position, xor in flips:
+        wire[position % len(wire)] ^= xor
+    have = city.replicas[1].have()
+    result = accept_batch([bytes(wire)], city.replicas[1].trust, have)
+    if bytes(wire) != placeholder.wire:
+        assert not result.placeholders and not result.accepted
+    assert accept_batch([placeholder.wire], city.replicas[1].trust, have).placeholders

@@ -231,11 +231,12 @@ class Node:
         if result.placeholders:
             self._vector = None
             self.changes += 1
+            self.record_count += len(result.placeholders)
         stored = tuple(r.record for r in results if r.stored)
         for record in result.accepted:
             self.clock.observe(record.hlc, now)
         self._fold_in(stored)
-        if stored:
+        if stored or result.placeholders:  # placeholders are news for other peers too
             await self._notify()
         return stored
 

@@ -255,6 +255,7 @@ async def redaction_figures(
     for _ in range(5):
         start = time.perf_counter()
         assert not await store.superseded_persons(None, 256)
+        assert not await store.notes_of_deleted(None, 256)
         assert not await store.expired_persons(now - 41 * 86_400_000, None, 256)
         scans.append((time.perf_counter() - start) * 1000)
     print(f"sweep with nothing to do: {statistics.median(scans):.1f} ms (median of 5)")

@@ -348,8 +348,8 @@ class RedactBody:
 
     ``targets`` are ``(seq, record id)`` in the ANPI stream of ``origin`` (empty: the
     signer's own). Only city hall may name another origin (``model.trust``); only person
-    records are wiped (``model.redaction``). It carries no personal data, so it may travel
-    anywhere and is itself never redacted.
+    and note records are wiped (``model.redaction``). It carries no personal data, so it may
+    travel anywhere and is itself never redacted.
     """
 
     KIND: ClassVar[Kind] = Kind.REDACT

@@ -15,8 +15,9 @@ carries the whole redaction record, so a receiver checks it on its own: the reda
 signature, that its signer may sign (``model.trust``), and that it names this very slot.
 Nothing has to arrive first, so a gap-free range can never wait on a record that comes
 after it. A placeholder without a covering redaction is refused: a relay cannot erase
-records it dislikes. Only person records are redactable; alerts, notices, notes, status,
-board and control records never are.
+records it dislikes. Only safety records are redactable — persons, and the PFIF notes
+about them once the person is deleted; alerts, notices, status, board and control records
+never are.
 
 Pure: no I/O.
 """
@@ -33,9 +34,9 @@ from shelterkit.model.kinds import RECORD_ID_BYTES, STREAM_OF, Kind, RedactBody,
 from shelterkit.model.record import MAX_RECORD_BYTES, MAX_SEQ, Record, decode_record
 
 PLACEHOLDER_MARK = 0
-# Kinds a redaction may wipe. A person record is the one that holds names and details;
-# everything else (alerts above all) stays as signed.
-REDACTABLE_KINDS = frozenset({Kind.PERSON})
+# Kinds a redaction may wipe: person records hold names and details, notes what was said
+# about a person (PFIF deletes both). Everything else (alerts above all) stays as signed.
+REDACTABLE_KINDS = frozenset({Kind.PERSON, Kind.NOTE})
 REDACTABLE_STREAM = Stream.ANPI
 _PLACEHOLDER_DOMAIN = b"shelterkit/placeholder/v1\x00"
 # A placeholder is about 60 bytes plus its redaction record (at most about 500 bytes with

@@ -292,11 +292,21 @@ class Node:
         person_id: str | None = None,
         limit: int = SWEEP_BATCH,
     ) -> list[Record]:
-        """Sign redactions for superseded person records ``signer`` may wipe (its own, or
-        any when it is city hall); returns the redaction records."""
+        """Sign redactions for what ``signer`` may wipe (its own records, or any origin's
+        when it is city hall): superseded person records, and the notes about deleted
+        people; returns the redaction records."""
         signer = signer or self.identity
         origin = None if self.is_authority(signer.public) else signer.public
-        found = await self.store.superseded_persons(origin, limit, person_id)
+        superseded = await self.store.superseded_persons(origin, limit, person_id)
+        notes = await self.store.notes_of_deleted(origin, limit, person_id)
+        return [
+            *await self._redact(signer, superseded, reason),
+            *await self._redact(signer, notes, RedactReason.DELETED),
+        ]
+
+    async def _redact(
+        self, signer: Identity, found: Sequence[Target], reason: RedactReason
+    ) -> list[Record]:
         by_origin: dict[bytes, list[Target]] = {}
         for target in found:
             by_origin.setdefault(target.origin, []).append(target)

@@ -84,6 +84,10 @@ async def _index_person(
 
 
 async def _index_note(db: aiosqlite.Connection, record: Record, body: NoteBody) -> None:
+    await db.execute(
+        "INSERT OR IGNORE INTO person_notes VALUES (?, ?, ?, ?, ?)",
+        (record.id, body.person_id, record.origin, int(record.stream), record.seq),
+    )
     if not await _is_newer(db, "person_status", body.person_id, record):
         return
     await db.execute(
@@ -182,6 +186,13 @@ SUPERSEDED_SQL = (
     " AND x.stream = s.stream AND x.seq = s.seq AND x.target_id = s.record_id)"
     " ORDER BY s.origin, s.seq LIMIT ?"
 )
+# Notes about people who are deleted, not wiped yet (same ``?`` pairs: origin, person id).
+DELETED_NOTES_SQL = (
+    "SELECT n.origin, n.stream, n.seq, n.record_id FROM person_notes n"
+    " JOIN persons p ON p.person_id = n.person_id"
+    " WHERE p.deleted = 1 AND (? IS NULL OR n.origin = ?) AND (? IS NULL OR n.person_id = ?)"
+    " ORDER BY n.origin, n.seq LIMIT ?"
+)
 # Current records of people past their expiry and not yet deleted (same origin filter).
 EXPIRED_SQL = (
     "SELECT r.wire FROM persons p JOIN records r ON r.id = p.record_id"
@@ -190,6 +201,7 @@ EXPIRED_SQL = (
 )
 
 __all__ = [
+    "DELETED_NOTES_SQL",
     "EXPIRED_SQL",
     "FRESHNESS_SQL",
     "MAX_SEARCH_RESULTS",

@@ -504,6 +504,7 @@ class Store:
         old = placeholder.original_id
         await db.execute("DELETE FROM heads WHERE record_id = ?", (old,))
         await db.execute("DELETE FROM person_superseded WHERE record_id = ?", (old,))
+        await db.execute("DELETE FROM person_notes WHERE record_id = ?", (old,))
         await anpi_index.forget_record(db, old)
         await db.execute(
             "UPDATE records SET id = ?, hlc = 0, entity = ?, wire = ?, redacted = 1 WHERE id = ?",
@@ -691,6 +692,17 @@ class Store:
         rows = await self._fetchall(
             anpi_index.SUPERSEDED_SQL,
             (origin, origin, entity, entity, min(limit, MAX_RANGE_RECORDS)),
+        )
+        return [Target(bytes(o), Stream(s), int(q), bytes(i)) for o, s, q, i in rows]
+
+    async def notes_of_deleted(
+        self, origin: bytes | None, limit: int, person_id: str | None = None
+    ) -> list[Target]:
+        """Notes about deleted people, not yet wiped, of ``origin`` (None: any) and
+        ``person_id`` (None: anyone), at most ``limit`` (capped)."""
+        rows = await self._fetchall(
+            anpi_index.DELETED_NOTES_SQL,
+            (origin, origin, person_id, person_id, min(limit, MAX_RANGE_RECORDS)),
         )
         return [Target(bytes(o), Stream(s), int(q), bytes(i)) for o, s, q, i in rows]
 

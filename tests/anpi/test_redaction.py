@@ -24,6 +24,8 @@ from shelterkit.model.kinds import (
     AlertBody,
     EnrolBody,
     Kind,
+    NoteBody,
+    NoteStatus,
     PersonBody,
     RedactBody,
     RedactReason,
@@ -394,3 +396,37 @@ async def test_the_sweep_job_deletes_expired_registrations(tmp_path: Path, wall:
         with contextlib.suppress(asyncio.CancelledError):
             await job
         await a.close()
+
+
+async def test_notes_about_a_deleted_person_are_wiped_by_city_hall(
+    tmp_path: Path, wall: list[int]
+) -> None:
+    a, b, c = await three_nodes(tmp_path, wall)
+    try:
+        registered = await a.publish_person(person())
+        note = NoteBody(
+            note_id="n1",
+            person_id="p1",
+            status=NoteStatus.BELIEVED_ALIVE,
+            text="市民病院に入院中",
+            last_known_location="市民病院",
+        )
+        await b.publish_as(CITY, note)  # b stands in for city hall's hub (a PFIF import)
+        await sync(a, b)
+        assert "市民病院".encode() in file_bytes(a)
+        wall[0] += 60_000
+        await a.publish_person(tombstone(registered.body))  # type: ignore[arg-type]
+        assert await a.sweep_persons() == 0  # a may not wipe city hall's note
+        assert "市民病院".encode() in file_bytes(a)
+        await sync(a, b)
+        assert await b.sweep_persons(CITY) == 1  # city hall's sweep does
+        await sync(b, c)
+        await sync(b, a)
+        for node in (a, b, c):
+            blob = file_bytes(node)
+            assert "市民病院".encode() not in blob, node.config.shelter.id
+            assert holds_old_name(blob) == [], node.config.shelter.id
+        assert await a.have() == await b.have() == await c.have()
+    finally:
+        for n in (a, b, c):
+            await n.close()

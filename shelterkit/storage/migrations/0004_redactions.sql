@@ -24,6 +24,15 @@ INSERT INTO person_superseded
     SELECT r.id, r.origin, r.stream, r.seq, r.entity FROM records r
     JOIN heads h ON h.entity = r.entity
     WHERE r.kind = 5 AND r.redacted = 0 AND h.record_id != r.id;
+-- Every note about a person, so that the notes of a deleted person can be wiped too.
+CREATE TABLE person_notes (
+    record_id BLOB PRIMARY KEY REFERENCES records (id),
+    person_id TEXT NOT NULL,
+    origin    BLOB NOT NULL,
+    stream    INTEGER NOT NULL,
+    seq       INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX person_notes_person ON person_notes (person_id);
 -- Registrations by expiry, for the sweep that wipes expired people.
 CREATE INDEX persons_expiry ON persons (expiry_ms) WHERE deleted = 0;
 -- Wiping a record changes its id: SQLite then looks for rows that refer to it (foreign

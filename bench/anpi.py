@@ -4,7 +4,10 @@ Registers generated Japanese people (common family and given names with their re
 drawn with a seeded Random) as signed person records in a real SQLite store on disk, then
 times ``Store.search_persons`` for queries typed in kanji, in hiragana and in half-width
 katakana: whole names and family names. Prints p50/p99 per kind of query and whether the
-target is met; exits 1 when it is missed.
+target is met; exits 1 when it is missed. Then times the registration sweep
+(``Store.superseded_persons`` and ``Store.expired_persons`` with nothing to do, the
+steady state every ``PERSON_SWEEP_S``) and 100 corrections, each a new record plus a
+redaction that wipes the old one (secure_delete, WAL truncated: docs/anpi.md).
 
     .venv/bin/python bench/anpi.py                  # about four minutes on 2 vCPUs
     .venv/bin/python bench/anpi.py --people 20000 --queries 200
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import hashlib
 import os
 import random
@@ -27,8 +31,9 @@ from pathlib import Path
 import jaconv
 
 from shelterkit.model.anpi import new_person, new_person_id
-from shelterkit.model.hlc import pack
+from shelterkit.model.hlc import HybridClock, pack
 from shelterkit.model.keys import Identity
+from shelterkit.model.kinds import PersonBody, RedactBody, Stream
 from shelterkit.model.names import query_keys
 from shelterkit.model.record import Record, sign_record
 from shelterkit.storage.store import Store
@@ -38,6 +43,7 @@ P99_MAX_MS = 20.0
 PEOPLE = 100_000
 QUERIES_PER_KIND = 500
 BATCH_RECORDS = 2000  # records per transaction while loading
+CORRECTIONS = 100
 RESULTS_PER_PAGE = 10  # what the portal asks for
 
 # Common family names (ranked near the top of national surname counts) with readings.
@@ -233,12 +239,42 @@ async def run(people: int, per_kind: int, seed: int, data: Path | None) -> bool:
                 print(
                     f"{kind:<22}{p50:>8.2f}{p99:>8.2f}{max(latencies):>8.2f}{hits / per_kind:>8.1f}"
                 )
+            await redaction_figures(store, rng, node, people, now)
             load = os.getloadavg()[0]
             print(f"load average during the run: {load:.1f} on {os.cpu_count()} CPUs")
             print(f"target p99 <= {P99_MAX_MS:.0f} ms: {'met' if ok else 'MISSED'}")
             return ok
         finally:
             await store.close()
+
+
+async def redaction_figures(
+    store: Store, rng: random.Random, node: Identity, people: int, now: int
+) -> None:
+    scans = []
+    for _ in range(5):
+        start = time.perf_counter()
+        assert not await store.superseded_persons(None, 256)
+        assert not await store.notes_of_deleted(None, 256)
+        assert not await store.expired_persons(now - 41 * 86_400_000, None, 256)
+        scans.append((time.perf_counter() - start) * 1000)
+    print(f"sweep with nothing to do: {statistics.median(scans):.1f} ms (median of 5)")
+    clock = HybridClock()
+    times = []
+    for seq in rng.sample(range(1, people + 1), CORRECTIONS):
+        held = await store.records_range(node.public, Stream.ANPI, seq, seq)
+        if not held or not isinstance(held[0].body, PersonBody):
+            continue  # wiped by an earlier run on the same database (--data)
+        old = held[0]
+        start = time.perf_counter()
+        body = dataclasses.replace(old.body, home_district="訂正")
+        await store.append_own(node, body, clock, now)
+        await store.append_own(node, RedactBody(((old.seq, old.id),)), clock, now)
+        times.append((time.perf_counter() - start) * 1000)
+    print(
+        f"correction + wipe: p50 {statistics.median(times):.1f} ms,"
+        f" p99 {pct(times, 99):.1f} ms ({len(times)} corrections)"
+    )
 
 
 def main() -> None:

@@ -493,7 +493,7 @@ async def correct_person(request: web.Request) -> web.StreamResponse:
     person_id = request.match_info["person_id"]
     await _own_person(node, person_id)
     body = _registration(node, await read_json(request), person_id)
-    record = await node.publish(body)
+    record = await node.publish_person(body)  # wipes the uncorrected record everywhere
     log.info("staff at %s: safety registration %s corrected", request.remote, person_id)
     return web.json_response(
         {**_record_ref(record), "person_id": person_id, "public": body.public}, status=201
@@ -525,7 +525,8 @@ async def set_consent(request: web.Request) -> web.StreamResponse:
     }
     # A node cannot open what was sealed to city hall, so contact details given with the
     # listed record are not carried over; staff enter them again with a correction.
-    record = await node.publish(_registration(node, form, person_id))
+    # the listed record is wiped everywhere, not only superseded
+    record = await node.publish_person(_registration(node, form, person_id))
     log.info("staff at %s: safety registration %s unlisted", request.remote, person_id)
     return web.json_response(
         {**_record_ref(record), "person_id": person_id, "public": False}, status=201

@@ -216,7 +216,8 @@ async def get_pfif(request: web.Request) -> web.StreamResponse:
     hub = request.app[HUB_KEY]
     records = (await hub.node.store.heads([Kind.PERSON, Kind.NOTE])).values()
     return web.Response(
-        body=export_pfif(list(records), domain=PFIF_DOMAIN), content_type="application/xml"
+        body=export_pfif(list(records), domain=PFIF_DOMAIN, now_ms=hub.node.wall_ms()),
+        content_type="application/xml",
     )
 
 
@@ -225,8 +226,10 @@ async def post_pfif(request: web.Request) -> web.StreamResponse:
     hub = request.app[HUB_KEY]
     data = await request.content.read(MAX_PFIF_BYTES + 1)
     parsed = import_pfif(data, domain=PFIF_DOMAIN)
-    for body in (*parsed.persons, *parsed.notes):
-        await hub.node.publish_as(hub.authority, body)
+    for person in parsed.persons:  # a newer state wipes what it supersedes, any origin
+        await hub.node.publish_person(person, hub.authority)
+    for note in parsed.notes:
+        await hub.node.publish_as(hub.authority, note)
     return web.json_response(
         {"persons": len(parsed.persons), "notes": len(parsed.notes)}, status=201
     )

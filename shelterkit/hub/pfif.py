@@ -11,6 +11,9 @@ Mapping (docs/anpi.md has the table):
 - Only listed people are exported (consent to public listing); a deleted person becomes
   the PFIF placeholder: the id, dates and an ``expiry_date`` equal to the time of deletion,
   with every personal field empty (as Person Finder does), so copies downstream expire it.
+  A person past the expiry date (deleted by the expiry sweep, or not yet) becomes the same
+  placeholder with the original ``expiry_date`` (PFIF 1.4: after expiry, everything but
+  the placeholder fields is deleted).
 - ``expiry_date`` is always written: a record without an explicit expiry gets the default
   retention counted from its own time. This is the one normalisation on re-import.
 - ``source_name`` carries the shelter id; ``home_neighborhood`` the home district;
@@ -95,13 +98,19 @@ def _add(parent: ET.Element, name: str, text: str) -> None:
     ET.SubElement(parent, _q(name)).text = text
 
 
-def _person_element(root: ET.Element, record: Record, body: PersonBody, domain: str) -> None:
+def _person_element(
+    root: ET.Element, record: Record, body: PersonBody, domain: str, now_ms: int | None
+) -> None:
     el = ET.SubElement(root, _q("person"))
-    when = _date(wall_ms_of(record.hlc))
+    when_ms = wall_ms_of(record.hlc)
+    when = _date(when_ms)
     _add(el, "person_record_id", _record_id(domain, "person", body.person_id))
     _add(el, "entry_date", when)
-    if body.deleted:
-        _add(el, "expiry_date", when)  # the placeholder of a deleted record
+    expiry_ms = effective_expiry_ms(record)
+    expired = now_ms is not None and expiry_ms <= now_ms
+    if body.deleted or expired:
+        # the placeholder: deleted now (expiry_date = the deletion) or expired earlier
+        _add(el, "expiry_date", _date(min(expiry_ms, when_ms) if body.deleted else expiry_ms))
         if body.shelter:
             _add(el, "source_name", body.shelter)
         _add(el, "source_date", when)
@@ -145,7 +154,7 @@ def _note_element(root: ET.Element, record: Record, body: NoteBody, domain: str)
     _add(el, "text", body.text)
 
 
-def export_pfif(records: Iterable[Record], *, domain: str) -> bytes:
+def export_pfif(records: Iterable[Record], *, domain: str, now_ms: int | None = None) -> bytes:
     """A PFIF 1.4 document of the current person records and the notes in ``records``.
 
     Pass the heads of kind PERSON and the NOTE records (``Store.heads([Kind.PERSON,
@@ -163,8 +172,10 @@ def export_pfif(records: Iterable[Record], *, domain: str) -> bytes:
     exported: set[str] = set()
     for record, person in sorted(persons, key=lambda p: p[0].sort_key):
         if person.public or person.deleted:
-            _person_element(root, record, person, domain)
-            if not person.deleted:
+            _person_element(root, record, person, domain, now_ms)
+            if not person.deleted and not (
+                now_ms is not None and effective_expiry_ms(record) <= now_ms
+            ):
                 exported.add(person.person_id)
     for record, note in sorted(notes, key=lambda n: n[0].sort_key):
         if note.person_id in exported:

@@ -42,6 +42,8 @@ async def start_hub(config: Config) -> tuple[Service, Hub]:
         if config.hub.cap_feed_url:
             feed = CapFeed(hub, config.hub.cap_feed_url, config.hub.cap_feed_interval_s)
             service.jobs.append(feed.run)
+        # city hall deletes expired registrations and wipes superseded ones of any origin
+        service.jobs.append(lambda: node.sweep_loop(hub.authority))
     except BaseException:
         await service.close()
         raise

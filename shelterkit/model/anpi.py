@@ -170,7 +170,10 @@ def new_person(
 
 
 def tombstone(current: PersonBody) -> PersonBody:
-    """The deletion that replicates: the same person, deleted, every personal field empty."""
+    """The deletion that replicates: the same person, deleted, every personal field empty.
+
+    Publish it with ``Node.publish_person``, which also wipes the earlier records of the
+    person on every node (``model.redaction``)."""
     return PersonBody(
         person_id=current.person_id,
         shelter=current.shelter,

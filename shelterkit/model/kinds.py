@@ -39,6 +39,7 @@ class Kind(enum.IntEnum):
     STATUS = 7
     ENROL = 8
     REVOKE = 9
+    REDACT = 10
 
 
 class Severity(enum.IntEnum):
@@ -128,6 +129,14 @@ class NoteStatus(enum.IntEnum):
     BELIEVED_DEAD = 5
 
 
+class RedactReason(enum.IntEnum):
+    """Why records of a person were wiped to placeholders (docs/anpi.md, Redaction)."""
+
+    SUPERSEDED = 1  # a newer record of the same person (a correction, a move)
+    DELETED = 2  # deleted by the person, staff or city hall
+    EXPIRED = 3  # past the PFIF expiry_date
+
+
 class NeedLevel(enum.IntEnum):
     """How badly a shelter needs a supply, as staff judge it (0–3)."""
 
@@ -147,6 +156,9 @@ MAX_NOTE_CHARS = 500  # like a board post: a note, not an essay
 # five 40-character fields and a 200-character contact in 3-byte UTF-8, plus 48 bytes of
 # sealed-box overhead, fit well within this.
 MAX_SEALED_BYTES = 1024
+# Records one redaction names: a person corrected this often is not usual; more go in
+# further redaction records. Keeps a redaction (and a placeholder carrying it) small.
+MAX_REDACT_TARGETS = 16
 # A status record must fit one 200-byte radio frame (issue 8), so this stays short.
 MAX_STATUS_LINKS_CHARS = 32
 
@@ -336,6 +348,24 @@ class NoteBody:
     last_known_location: str = wire(7, Text(max_chars=MAX_DISTRICT_CHARS), "")
 
 
+@dataclass(frozen=True, slots=True)
+class RedactBody:
+    """Wipes earlier person records to placeholders wherever they are held (docs/anpi.md).
+
+    ``targets`` are ``(seq, record id)`` in the ANPI stream of ``origin`` (empty: the
+    signer's own). Only city hall may name another origin (``model.trust``); only person
+    and note records are wiped (``model.redaction``). It carries no personal data, so it may
+    travel anywhere and is itself never redacted.
+    """
+
+    KIND: ClassVar[Kind] = Kind.REDACT
+    targets: tuple[tuple[int, bytes], ...] = wire(
+        1, Seq(Tuple((Int(1, 2**53), Bytes(exact=RECORD_ID_BYTES))), MAX_REDACT_TARGETS)
+    )
+    origin: bytes = wire(2, Bytes(max_len=32), b"")
+    reason: RedactReason = wire(3, Enum(RedactReason), RedactReason.SUPERSEDED)
+
+
 AnyBody = (
     AlertBody
     | NoticeBody
@@ -346,6 +376,7 @@ AnyBody = (
     | RevokeBody
     | PersonBody
     | NoteBody
+    | RedactBody
 )
 
 BODY_TYPES: dict[Kind, type[Any]] = {
@@ -360,6 +391,7 @@ BODY_TYPES: dict[Kind, type[Any]] = {
         RevokeBody,
         PersonBody,
         NoteBody,
+        RedactBody,
     )
 }
 
@@ -370,6 +402,7 @@ STREAM_OF: dict[Kind, Stream] = {
     Kind.MODERATION: Stream.BOARD,
     Kind.PERSON: Stream.ANPI,
     Kind.NOTE: Stream.ANPI,
+    Kind.REDACT: Stream.ANPI,
     Kind.STATUS: Stream.STATUS,
     Kind.ENROL: Stream.CONTROL,
     Kind.REVOKE: Stream.CONTROL,

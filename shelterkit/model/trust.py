@@ -4,6 +4,8 @@
 - ``enrol`` and ``revoke`` records are valid only from an authority.
 - Alerts are valid only from an authority; city-wide notices likewise, while a node may
   publish notices for its own shelter.
+- A redaction of another origin's records is valid only from an authority; a node may
+  redact its own (``model.redaction``).
 - Everything else is valid from an authority or from an enrolled, unrevoked node.
 - A node always trusts its own key (a standalone node with no hub still works).
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from shelterkit.errors import TrustError
-from shelterkit.model.kinds import EnrolBody, Kind, NoticeBody, RevokeBody
+from shelterkit.model.kinds import EnrolBody, Kind, NoticeBody, RedactBody, RevokeBody
 from shelterkit.model.record import Record
 
 # The shelter id city hall's own node is enrolled under (its time is authoritative).
@@ -52,6 +54,8 @@ class TrustPolicy:
         shelter = self.shelter_of(origin)
         if shelter is None:
             raise TrustError("origin is not enrolled")
+        if isinstance(record.body, RedactBody) and record.body.origin not in (b"", origin):
+            raise TrustError("only city hall may redact another origin's records")
         if record.kind is Kind.NOTICE:
             assert isinstance(record.body, NoticeBody)
             if not record.body.shelter or record.body.shelter != shelter:

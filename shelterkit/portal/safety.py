@@ -436,8 +436,8 @@ async def safety_delete(request: web.Request) -> web.StreamResponse:
         return _fail(
             request, "safety_delete.html", exc, deleted=False, number=form.get("number", "")
         )
-    if not current.body.deleted:
-        await node.publish(tombstone(current.body))
+    if not current.body.deleted:  # the deletion replicates and wipes the old records
+        await node.publish_person(tombstone(current.body))
     return _page(request, "safety_delete.html", deleted=True, number="")
 
 

@@ -13,18 +13,30 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from shelterkit.config import Config
 from shelterkit.discovery.ads import listen_is_loopback
 from shelterkit.errors import ProtocolError, StorageError, TrustError
+from shelterkit.model.anpi import effective_expiry_ms, tombstone
 from shelterkit.model.fold import entity_key, newer
 from shelterkit.model.hlc import HybridClock, wall_ms_of
 from shelterkit.model.keys import SEED_BYTES, Identity, short_id
-from shelterkit.model.kinds import STREAM_OF, AnyBody, EnrolBody, Kind, Stream
+from shelterkit.model.kinds import (
+    MAX_REDACT_TARGETS,
+    STREAM_OF,
+    AnyBody,
+    EnrolBody,
+    Kind,
+    PersonBody,
+    RedactBody,
+    RedactReason,
+    Stream,
+)
 from shelterkit.model.record import Record, decode_record
+from shelterkit.model.redaction import Target
 from shelterkit.model.trust import TrustPolicy
 from shelterkit.model.wallclock import WallClock
 from shelterkit.paths import DataPaths, write_private_file
@@ -50,6 +62,13 @@ def load_or_create_identity(p: Path, random_bytes: Callable[[int], bytes]) -> Id
     write_private_file(p, identity.seed.hex().encode() + b"\n")
     return identity
 
+
+# Person records one sweep expires or wipes (the rest wait for the next sweep): bounds
+# the work and the records one sweep signs.
+SWEEP_BATCH = 256
+# How often a node sweeps its registrations. Search hides an expired person at once by
+# each node's clock; the sweep then deletes and wipes the record everywhere.
+PERSON_SWEEP_S = 600.0
 
 # Peers whose last contact is remembered (a city has tens of shelters).
 MAX_PEER_CONTACTS = 1024
@@ -365,14 +384,18 @@ class Node:
         for origin, reason in by_origin.items():
             if await self.store.note_rejection(origin, reason, now):
                 log.warning("rejected record from %s: %s", short_id(origin) or "?", reason)
-        if not result.accepted:
+        if not result.accepted and not result.placeholders:
             return ()
-        results = await self.store.append_records(result.accepted, now)
+        results = await self.store.append_records(result.accepted, now, result.placeholders)
+        if result.placeholders:
+            self._vector = None
+            self.changes += 1
+            self.record_count += len(result.placeholders)
         stored = tuple(r.record for r in results if r.stored)
         for record in result.accepted:
             self.clock.observe(record.hlc, now)
         self._fold_in(stored)
-        if stored:
+        if stored or result.placeholders:  # placeholders are news for other peers too
             await self._notify()
         return stored
 
@@ -410,6 +433,92 @@ class Node:
         self._fold_in([record])
         await self._notify()
         return record
+
+    # -- safety registrations: correction, deletion and expiry (docs/anpi.md) -------------
+
+    async def publish_person(
+        self, body: PersonBody, signer: Identity | None = None, reason: RedactReason | None = None
+    ) -> Record:
+        """Publish a person record (new, corrected, moved or deleted) and wipe the records
+        of that person it supersedes, wherever they are held: those of ``signer``, or of
+        any origin when ``signer`` is city hall (``model.redaction``)."""
+        signer = signer or self.identity
+        record = await self.publish_as(signer, body)
+        if reason is None:
+            reason = RedactReason.DELETED if body.deleted else RedactReason.SUPERSEDED
+        await self.redact_superseded(signer, reason, person_id=body.person_id)
+        return record
+
+    async def redact_superseded(
+        self,
+        signer: Identity | None = None,
+        reason: RedactReason = RedactReason.SUPERSEDED,
+        *,
+        person_id: str | None = None,
+        limit: int = SWEEP_BATCH,
+    ) -> list[Record]:
+        """Sign redactions for what ``signer`` may wipe (its own records, or any origin's
+        when it is city hall): superseded person records, and the notes about deleted
+        people; returns the redaction records."""
+        signer = signer or self.identity
+        origin = None if self.is_authority(signer.public) else signer.public
+        superseded = await self.store.superseded_persons(origin, limit, person_id)
+        notes = await self.store.notes_of_deleted(origin, limit, person_id)
+        return [
+            *await self._redact(signer, superseded, reason),
+            *await self._redact(signer, notes, RedactReason.DELETED),
+        ]
+
+    async def _redact(
+        self, signer: Identity, found: Sequence[Target], reason: RedactReason
+    ) -> list[Record]:
+        by_origin: dict[bytes, list[Target]] = {}
+        for target in found:
+            by_origin.setdefault(target.origin, []).append(target)
+        out = []
+        for target_origin, group in by_origin.items():
+            for i in range(0, len(group), MAX_REDACT_TARGETS):
+                chunk = group[i : i + MAX_REDACT_TARGETS]
+                body = RedactBody(
+                    targets=tuple((t.seq, t.record_id) for t in chunk),
+                    origin=b"" if target_origin == signer.public else target_origin,
+                    reason=reason,
+                )
+                out.append(await self.publish_as(signer, body))
+        return out
+
+    async def expire_persons(self, signer: Identity | None = None) -> list[Record]:
+        """Delete (with a tombstone) and wipe the people past their PFIF expiry whose
+        current record is ``signer``'s, or anyone's when ``signer`` is city hall."""
+        signer = signer or self.identity
+        origin = None if self.is_authority(signer.public) else signer.public
+        out = []
+        for current in await self.store.expired_persons(self.wall_ms(), origin, SWEEP_BATCH):
+            assert isinstance(current.body, PersonBody)
+            body = replace(tombstone(current.body), expiry_ms=effective_expiry_ms(current))
+            out.append(await self.publish_person(body, signer, RedactReason.EXPIRED))
+        return out
+
+    async def sweep_persons(self, signer: Identity | None = None) -> int:
+        """One sweep: expire, then wipe what corrections left behind. Returns how many
+        people it deleted plus how many further redaction records it signed."""
+        expired = await self.expire_persons(signer)
+        redactions = await self.redact_superseded(signer)
+        return len(expired) + len(redactions)
+
+    async def sweep_loop(
+        self, signer: Identity | None = None, interval_s: float = PERSON_SWEEP_S
+    ) -> None:
+        """``sweep_persons`` every ``interval_s`` (a service job)."""
+        while True:
+            try:
+                if not self.store.resync_hold_active:
+                    signed = await self.sweep_persons(signer)
+                    if signed:
+                        log.info("registrations: %d expired or wiped", signed)
+            except (StorageError, ProtocolError) as exc:  # the next sweep tries again
+                log.warning("registration sweep failed: %s", exc)
+            await asyncio.sleep(interval_s)
 
     async def ingest(self, wires: Sequence[bytes]) -> IngestResult:
         """Verify and durably store records from a peer or a file.

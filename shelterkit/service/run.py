@@ -184,6 +184,7 @@ async def start_node(
         service.jobs.append(node.sign_pending_when_due)
         reporter = StatusReporter(node, clients=_client_counter(config))
         service.jobs.append(reporter.run)
+        service.jobs.append(node.sweep_loop)  # expired and superseded registrations
         monitor = _power_monitor(config, service, reporter)
         if monitor is not None:
             service.jobs.append(monitor.run)

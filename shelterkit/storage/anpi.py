@@ -84,12 +84,26 @@ async def _index_person(
 
 
 async def _index_note(db: aiosqlite.Connection, record: Record, body: NoteBody) -> None:
+    await db.execute(
+        "INSERT OR IGNORE INTO person_notes VALUES (?, ?, ?, ?, ?)",
+        (record.id, body.person_id, record.origin, int(record.stream), record.seq),
+    )
     if not await _is_newer(db, "person_status", body.person_id, record):
         return
     await db.execute(
         "INSERT OR REPLACE INTO person_status VALUES (?, ?, ?, ?)",
         (body.person_id, record.hlc, record.origin, int(body.status)),
     )
+
+
+async def forget_record(db: aiosqlite.Connection, record_id: bytes) -> None:
+    """A person's current record was wiped (redaction): the person leaves the index."""
+    cursor = await db.execute("SELECT person_id FROM persons WHERE record_id = ?", (record_id,))
+    rows = list(await cursor.fetchall())
+    await cursor.close()
+    for (person_id,) in rows:
+        await db.execute("DELETE FROM person_terms WHERE person_id = ?", (person_id,))
+        await db.execute("DELETE FROM persons WHERE person_id = ?", (person_id,))
 
 
 def _term_condition(key: str, prefix: bool) -> tuple[str, list[Any]]:
@@ -162,12 +176,39 @@ PERSON_SQL = (
     "SELECT r.wire FROM persons p JOIN records r ON r.id = p.record_id WHERE p.person_id = ?"
 )
 FRESHNESS_SQL = "SELECT max(received_ms) FROM persons"
+# Person records that are no longer the current one of their person and are not wiped yet
+# (each ``?`` pair: an origin, an entity to restrict to, or NULL for any), oldest first.
+# ``person_superseded`` is the store's work list: small, whatever the registry's size.
+SUPERSEDED_SQL = (
+    "SELECT s.origin, s.stream, s.seq, s.record_id FROM person_superseded s"
+    " WHERE (? IS NULL OR s.origin = ?) AND (? IS NULL OR s.entity = ?)"
+    " AND NOT EXISTS (SELECT 1 FROM redactions x WHERE x.origin = s.origin"
+    " AND x.stream = s.stream AND x.seq = s.seq AND x.target_id = s.record_id)"
+    " ORDER BY s.origin, s.seq LIMIT ?"
+)
+# Notes about people who are deleted, not wiped yet (same ``?`` pairs: origin, person id).
+DELETED_NOTES_SQL = (
+    "SELECT n.origin, n.stream, n.seq, n.record_id FROM person_notes n"
+    " JOIN persons p ON p.person_id = n.person_id"
+    " WHERE p.deleted = 1 AND (? IS NULL OR n.origin = ?) AND (? IS NULL OR n.person_id = ?)"
+    " ORDER BY n.origin, n.seq LIMIT ?"
+)
+# Current records of people past their expiry and not yet deleted (same origin filter).
+EXPIRED_SQL = (
+    "SELECT r.wire FROM persons p JOIN records r ON r.id = p.record_id"
+    " WHERE p.deleted = 0 AND p.expiry_ms <= ? AND (? IS NULL OR p.origin = ?)"
+    " ORDER BY p.expiry_ms LIMIT ?"
+)
 
 __all__ = [
+    "DELETED_NOTES_SQL",
+    "EXPIRED_SQL",
     "FRESHNESS_SQL",
     "MAX_SEARCH_RESULTS",
     "PERSON_SQL",
+    "SUPERSEDED_SQL",
     "exact_sql",
+    "forget_record",
     "index_record",
     "search_sql",
     "words_sql",

@@ -32,6 +32,14 @@ from shelterkit.model.keys import Identity, short_id
 from shelterkit.model.kinds import BODY_TYPES, STREAM_OF, AnyBody, Kind, NoteStatus, Stream
 from shelterkit.model.names import NameQuery
 from shelterkit.model.record import Record, decode_record, sign_record
+from shelterkit.model.redaction import (
+    REDACTABLE_KINDS,
+    Placeholder,
+    Target,
+    placeholder_for,
+    placeholder_id,
+    targets,
+)
 from shelterkit.storage import anpi as anpi_index
 from shelterkit.storage.recovery import Quarantined, check_or_quarantine
 
@@ -146,6 +154,7 @@ class Store:
         self._write_failure: tuple[StorageState, str] | None = None
         self._hold_own_until_ms = 0
         self._own_origins: set[bytes] = set()
+        self._wiped = False  # a record was redacted in the current transaction
         self.quarantined: Quarantined | None = None
         self.restore_detected_ms: int | None = None
 
@@ -202,12 +211,17 @@ class Store:
                 raise StorageError(f"cannot use WAL journal on {path}")
             await conn.execute("PRAGMA synchronous = FULL")
             await conn.execute("PRAGMA foreign_keys = ON")
+            # A wiped record's bytes are overwritten, not left in free space (redaction,
+            # docs/anpi.md); the WAL is truncated after each wipe (``_after_wipe``).
+            await conn.execute("PRAGMA secure_delete = ON")
             store = cls(conn, path)
             await store._migrate()
-            store._own_origins = {
-                bytes.fromhex(row[0][len("own:") :])
-                for row in await store._fetchall("SELECT key FROM meta WHERE key LIKE 'own:%'")
-            }
+            store._own_origins = _own_keys(
+                bytes(row[0]).decode("utf-8", "replace")
+                for row in await store._fetchall(
+                    "SELECT CAST(key AS BLOB) FROM meta WHERE key LIKE 'own:%'"
+                )
+            )
             store.restore_detected_ms = await store.get_meta_int(RESTORE_KEY) or None
         except sqlite3.Error as exc:
             raise _translate(exc) from exc
@@ -281,7 +295,10 @@ class Store:
     # -- writes -------------------------------------------------------------------------
 
     async def append_records(
-        self, records: Iterable[Record], received_ms: int
+        self,
+        records: Iterable[Record],
+        received_ms: int,
+        placeholders: Iterable[Placeholder] = (),
     ) -> list[AppendResult]:
         """Store verified records durably in one transaction. Idempotent by record id.
 
@@ -292,6 +309,9 @@ class Store:
         means the card was restored from an old image (or the database was lost): it is
         stored like any other, so ``append_own`` continues after it and never reuses its
         number; the store says so once per batch.
+
+        ``placeholders`` (validated by ``sync.accept_batch``) fill their slots in the same
+        transaction; they are not reported in the results.
         """
         results: list[AppendResult] = []
         returned: dict[bytes, tuple[int, int]] = {}  # own origin → (head before, highest back)
@@ -305,8 +325,11 @@ class Store:
                 if own_head is not None and result.stored and record.seq > own_head:
                     before, _ = returned.get(record.origin, (own_head, 0))
                     returned[record.origin] = (before, record.seq)
+            for placeholder in placeholders:
+                await self._insert_placeholder(db, placeholder, received_ms)
             if returned:
                 await self._note_restore(db, received_ms)
+        await self._after_wipe()
         for origin, (before, highest) in returned.items():
             log.warning(
                 "a peer holds records of this node (%s) up to at least seq %d, above the %d"
@@ -343,6 +366,7 @@ class Store:
                 (clock.last.to_bytes(8, "big"),),
             )
         self._own_origins.add(identity.public)
+        await self._after_wipe()
         return record
 
     async def queue_own(self, signer: bytes, body: AnyBody, wall_ms: int) -> PendingOwn:
@@ -404,7 +428,19 @@ class Store:
                     "INSERT OR REPLACE INTO meta VALUES ('hlc_last', ?)",
                     (clock.last.to_bytes(8, "big"),),
                 )
+        await self._after_wipe()
         return out
+
+    async def _after_wipe(self) -> None:
+        """After a transaction that redacted records: checkpoint and truncate the WAL, so
+        the old bytes are in neither file (``secure_delete`` zeroes them in the database)."""
+        if not self._wiped:
+            return
+        self._wiped = False
+        try:
+            await self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:
+            raise _translate(exc) from exc
 
     @property
     def resync_hold_active(self) -> bool:
@@ -496,10 +532,17 @@ class Store:
         )
         existing = await cursor.fetchone()
         if existing is not None:
-            return AppendResult(record, stored=False, conflict=bytes(existing[0]) != record.id)
+            # the same record, or its placeholder once wiped, is no conflict
+            held = bytes(existing[0])
+            conflict = held not in (record.id, placeholder_id(record.id))
+            return AppendResult(record, stored=False, conflict=conflict)
+        covering = await self._covering_redaction(db, record)
+        if covering is not None:  # redacted before it arrived: only its placeholder is kept
+            await self._insert_placeholder(db, covering, received_ms)
+            return AppendResult(record, stored=True)
         entity = entity_key(record)
         await db.execute(
-            "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
             (
                 record.id,
                 record.origin,
@@ -512,26 +555,125 @@ class Store:
                 received_ms,
             ),
         )
-        cursor = await db.execute("SELECT hlc, origin FROM heads WHERE entity = ?", (entity,))
+        cursor = await db.execute(
+            "SELECT hlc, origin, record_id, kind FROM heads WHERE entity = ?", (entity,)
+        )
         head = await cursor.fetchone()
+        superseded: bytes | None = None  # the person record this one makes old, if any
         if head is None or (record.hlc, record.origin) > (int(head[0]), bytes(head[1])):
             await db.execute(
                 "INSERT OR REPLACE INTO heads VALUES (?, ?, ?, ?, ?)",
                 (entity, int(record.kind), record.hlc, record.origin, record.id),
             )
+            if head is not None and int(head[3]) == Kind.PERSON:
+                superseded = bytes(head[2])
+        elif record.kind is Kind.PERSON:
+            superseded = record.id  # an older state arrived late
+        if superseded is not None:  # the sweep wipes it (Node.redact_superseded)
+            await db.execute(
+                "INSERT OR IGNORE INTO person_superseded"
+                " SELECT id, origin, stream, seq, entity FROM records WHERE id = ?",
+                (superseded,),
+            )
         if record.kind in _ANPI_KINDS:
             await anpi_index.index_record(db, record, received_ms)
+        if record.kind is Kind.REDACT:
+            await self._note_redaction(db, record)
         await self._advance_vector(db, record)
         return AppendResult(record, stored=True)
 
+    # -- redaction (model/redaction.py, docs/anpi.md) ----------------------------------------
+
+    async def _covering_redaction(
+        self, db: aiosqlite.Connection, record: Record
+    ) -> Placeholder | None:
+        """The placeholder of ``record`` if a stored redaction already names it."""
+        if record.kind not in REDACTABLE_KINDS:
+            return None
+        cursor = await db.execute(
+            "SELECT r.wire FROM redactions x JOIN records r ON r.id = x.redaction_id"
+            " WHERE x.origin = ? AND x.stream = ? AND x.seq = ? AND x.target_id = ? LIMIT 1",
+            (record.origin, int(record.stream), record.seq, record.id),
+        )
+        row = await cursor.fetchone()
+        await cursor.close()
+        if row is None:
+            return None
+        target = Target(record.origin, record.stream, record.seq, record.id)
+        return placeholder_for(target, record.kind, _load(row[0]))
+
+    async def _note_redaction(self, db: aiosqlite.Connection, redaction: Record) -> None:
+        """Remember what ``redaction`` names and wipe what of it is held."""
+        for target in targets(redaction):
+            await db.execute(
+                "INSERT OR IGNORE INTO redactions VALUES (?, ?, ?, ?, ?)",
+                (target.origin, int(target.stream), target.seq, target.record_id, redaction.id),
+            )
+            cursor = await db.execute(
+                "SELECT kind FROM records WHERE id = ? AND origin = ? AND stream = ? AND seq = ?"
+                " AND redacted = 0",
+                (target.record_id, target.origin, int(target.stream), target.seq),
+            )
+            row = await cursor.fetchone()
+            await cursor.close()
+            if row is None or Kind(int(row[0])) not in REDACTABLE_KINDS:
+                continue  # not held (it will be wiped on arrival), or never redactable
+            await self._wipe(db, placeholder_for(target, Kind(int(row[0])), redaction))
+
+    async def _wipe(self, db: aiosqlite.Connection, placeholder: Placeholder) -> None:
+        """Replace a held record by its placeholder, and drop it from heads and index."""
+        old = placeholder.original_id
+        await db.execute("DELETE FROM heads WHERE record_id = ?", (old,))
+        await db.execute("DELETE FROM person_superseded WHERE record_id = ?", (old,))
+        await db.execute("DELETE FROM person_notes WHERE record_id = ?", (old,))
+        await anpi_index.forget_record(db, old)
+        await db.execute(
+            "UPDATE records SET id = ?, hlc = 0, entity = ?, wire = ?, redacted = 1 WHERE id = ?",
+            (placeholder.id, b"X" + placeholder.id, placeholder.wire, old),
+        )
+        self._wiped = True
+
+    async def _insert_placeholder(
+        self, db: aiosqlite.Connection, placeholder: Placeholder, received_ms: int
+    ) -> None:
+        cursor = await db.execute(
+            "SELECT 1 FROM records WHERE origin = ? AND stream = ? AND seq = ?",
+            (placeholder.origin, int(placeholder.stream), placeholder.seq),
+        )
+        held = await cursor.fetchone() is not None
+        await cursor.close()
+        if held:
+            return
+        await db.execute(
+            "INSERT INTO records VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, 1)",
+            (
+                placeholder.id,
+                placeholder.origin,
+                int(placeholder.stream),
+                placeholder.seq,
+                int(placeholder.kind),
+                b"X" + placeholder.id,
+                placeholder.wire,
+                received_ms,
+            ),
+        )
+        await self._advance_vector_key(
+            db, placeholder.origin, int(placeholder.stream), placeholder.seq
+        )
+
     async def _advance_vector(self, db: aiosqlite.Connection, record: Record) -> None:
-        key = (record.origin, int(record.stream))
+        await self._advance_vector_key(db, record.origin, int(record.stream), record.seq)
+
+    async def _advance_vector_key(
+        self, db: aiosqlite.Connection, origin: bytes, stream: int, seq: int
+    ) -> None:
+        key = (origin, stream)
         cursor = await db.execute(
             "SELECT contiguous FROM vector WHERE origin = ? AND stream = ?", key
         )
         row = await cursor.fetchone()
         head = int(row[0]) if row else 0
-        if record.seq != head + 1:
+        if seq != head + 1:
             return  # a gap: the vector advances when the missing records arrive
         cursor = await db.execute(
             "SELECT seq FROM records WHERE origin = ? AND stream = ? AND seq > ? ORDER BY seq",
@@ -580,7 +722,9 @@ class Store:
         return int(rows[0][0])
 
     async def get(self, record_id: bytes) -> Record | None:
-        rows = await self._fetchall("SELECT wire FROM records WHERE id = ?", (record_id,))
+        rows = await self._fetchall(
+            "SELECT wire FROM records WHERE id = ? AND redacted = 0", (record_id,)
+        )
         return _load(rows[0][0]) if rows else None
 
     async def heads(self, kinds: Iterable[Kind] | None = None) -> dict[bytes, Record]:
@@ -600,13 +744,26 @@ class Store:
     async def records_range(
         self, origin: bytes, stream: Stream, first: int, last: int, limit: int = MAX_RANGE_RECORDS
     ) -> list[Record]:
-        """Records of (origin, stream) with ``first <= seq <= last``, in seq order."""
+        """Records of (origin, stream) with ``first <= seq <= last``, in seq order;
+        redacted slots are left out (``wires_range`` has them)."""
+        rows = await self._fetchall(
+            "SELECT wire FROM records WHERE origin = ? AND stream = ? AND seq BETWEEN ? AND ?"
+            " AND redacted = 0 ORDER BY seq LIMIT ?",
+            (origin, int(stream), first, last, min(limit, MAX_RANGE_RECORDS)),
+        )
+        return [_load(wire) for (wire,) in rows]
+
+    async def wires_range(
+        self, origin: bytes, stream: Stream, first: int, last: int, limit: int = MAX_RANGE_RECORDS
+    ) -> list[bytes]:
+        """What sync serves for a range: the wire of every slot, a placeholder for a
+        redacted one (``model.redaction``), in seq order."""
         rows = await self._fetchall(
             "SELECT wire FROM records WHERE origin = ? AND stream = ? AND seq BETWEEN ? AND ?"
             " ORDER BY seq LIMIT ?",
             (origin, int(stream), first, last, min(limit, MAX_RANGE_RECORDS)),
         )
-        return [_load(wire) for (wire,) in rows]
+        return [bytes(wire) for (wire,) in rows]
 
     async def rejections(self) -> dict[bytes, tuple[int, str]]:
         rows = await self._fetchall("SELECT origin, count, last_reason FROM rejections")
@@ -646,6 +803,38 @@ class Store:
         rows = await self._fetchall(anpi_index.PERSON_SQL, (person_id,))
         return _load(rows[0][0]) if rows else None
 
+    async def superseded_persons(
+        self, origin: bytes | None, limit: int, person_id: str | None = None
+    ) -> list[Target]:
+        """Person records replaced by a newer one of the same person and not yet wiped,
+        of ``origin`` (None: of any origin) and ``person_id`` (None: anyone), at most
+        ``limit`` (capped)."""
+        entity = None if person_id is None else b"P" + person_id.encode()
+        rows = await self._fetchall(
+            anpi_index.SUPERSEDED_SQL,
+            (origin, origin, entity, entity, min(limit, MAX_RANGE_RECORDS)),
+        )
+        return [Target(bytes(o), Stream(s), int(q), bytes(i)) for o, s, q, i in rows]
+
+    async def notes_of_deleted(
+        self, origin: bytes | None, limit: int, person_id: str | None = None
+    ) -> list[Target]:
+        """Notes about deleted people, not yet wiped, of ``origin`` (None: any) and
+        ``person_id`` (None: anyone), at most ``limit`` (capped)."""
+        rows = await self._fetchall(
+            anpi_index.DELETED_NOTES_SQL,
+            (origin, origin, person_id, person_id, min(limit, MAX_RANGE_RECORDS)),
+        )
+        return [Target(bytes(o), Stream(s), int(q), bytes(i)) for o, s, q, i in rows]
+
+    async def expired_persons(self, now_ms: int, origin: bytes | None, limit: int) -> list[Record]:
+        """Current records of people expired at ``now_ms`` and not deleted, whose current
+        record is of ``origin`` (None: any), at most ``limit`` (capped)."""
+        rows = await self._fetchall(
+            anpi_index.EXPIRED_SQL, (now_ms, origin, origin, min(limit, MAX_RANGE_RECORDS))
+        )
+        return [_load(wire) for (wire,) in rows]
+
     async def anpi_received_ms(self) -> int | None:
         """When this node last stored a safety registration (how fresh searches are)."""
         rows = await self._fetchall(anpi_index.FRESHNESS_SQL)
@@ -675,6 +864,22 @@ class Store:
     async def integrity_check(self) -> str:
         rows = await self._fetchall("PRAGMA integrity_check")
         return "; ".join(str(r[0]) for r in rows)
+
+
+def _own_keys(meta_keys: Iterable[str]) -> set[bytes]:
+    """This node's keys from ``own:<hex>`` meta rows; a row damaged on the card (past
+    ``quick_check``) is skipped with a warning rather than stopping the start."""
+    out: set[bytes] = set()
+    for meta_key in meta_keys:
+        try:
+            key = bytes.fromhex(meta_key[len("own:") :])
+        except ValueError:
+            key = b""
+        if len(key) != 32:
+            log.warning("ignoring a damaged own-key entry in the database: %r", meta_key[:80])
+            continue
+        out.add(key)
+    return out
 
 
 def _stream_of(body: AnyBody) -> Stream:

@@ -14,6 +14,11 @@ Duplicates (seq at or below the head) and records of signers that may sign nothi
 an authority, not enrolled, or revoked) are recognised from the record header alone, before
 any signature check: a record already held or a noisy unknown origin costs a parse, not a
 verification. Nothing is ever stored twice.
+
+A slot may hold a **placeholder** instead of a record (``model.redaction``: a person
+record wiped after a correction, deletion or expiry). It takes part in contiguity like a
+record and is accepted only if the redaction it carries is valid, signed by someone who
+may sign it (``TrustPolicy.check``) and names exactly that slot.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from shelterkit.errors import ProtocolError
 from shelterkit.model.keys import PUBLIC_KEY_BYTES
 from shelterkit.model.kinds import Stream
 from shelterkit.model.record import MAX_RECORD_BYTES, Record, decode_record, record_id
+from shelterkit.model.redaction import Placeholder, decode_placeholder, is_placeholder
 from shelterkit.model.trust import TrustPolicy
 from shelterkit.sync.limits import MAX_ACCEPT_BATCH_RECORDS, MAX_REJECTION_ORIGINS
 from shelterkit.sync.vector import Key, VersionVector, sync_order
@@ -48,6 +54,7 @@ class BatchResult:
     duplicates: int  # already held (seq at or below the head): a no-op
     beyond_head: int  # valid-looking but not contiguous with the head: dropped, asked again
     have: VersionVector  # the caller's vector once ``accepted`` is stored
+    placeholders: tuple[Placeholder, ...] = ()  # redacted slots, stored with ``accepted``
 
 
 @dataclasses.dataclass(slots=True)
@@ -135,13 +142,16 @@ def accept_batch(
             reject(bytes(wire)[:MAX_RECORD_BYTES], None, "record too large")
             continue
         header = _peek(wire)
-        if header is None:
+        if header is None and not is_placeholder(wire):
             try:
                 record = decode_record(wire)
                 header = (record.origin, record.stream, record.seq)
             except ProtocolError as exc:
                 reject(wire, None, str(exc))
                 continue
+        if header is None:
+            reject(wire, None, "unreadable placeholder")
+            continue
         origin, stream, seq = header
         if seq <= have.head(origin, stream):
             duplicates += 1  # already held: never stored twice, no need to verify
@@ -157,6 +167,7 @@ def accept_batch(
     scratch = dataclasses.replace(trust, enrolled=dict(trust.enrolled), revoked=set(trust.revoked))
     heads: dict[Key, int] = {}
     accepted: list[Record] = []
+    placeholders: list[Placeholder] = []
     beyond_head = 0
     for (_, origin, seq), _rid, stream, wire in pending:
         key = (origin, stream)
@@ -173,19 +184,28 @@ def accept_batch(
             reject(wire, origin, refusal)
             continue
         try:
-            record = decode_record(wire)
-            scratch.check(record)
-            if record.stream is Stream.CONTROL:
-                scratch.learn(record)
+            if is_placeholder(wire):
+                placeholder = decode_placeholder(wire)
+                if _unknown_signer(scratch, placeholder.redaction.origin):
+                    raise ProtocolError("placeholder's redaction is not from a trusted signer")
+                scratch.check(placeholder.redaction)
+                placeholders.append(placeholder)
+            else:
+                record = decode_record(wire)
+                scratch.check(record)
+                if record.stream is Stream.CONTROL:
+                    scratch.learn(record)
+                accepted.append(record)
         except ProtocolError as exc:  # includes TrustError: bad signature or authority
             reject(wire, origin, str(exc))
             continue
         heads[key] = seq
-        accepted.append(record)
 
     new_have = have
     if heads:
         merged = dict(have.items())
         merged.update(heads)
         new_have = VersionVector(merged)
-    return BatchResult(tuple(accepted), tuple(rejected), duplicates, beyond_head, new_have)
+    return BatchResult(
+        tuple(accepted), tuple(rejected), duplicates, beyond_head, new_have, tuple(placeholders)
+    )

@@ -8,14 +8,17 @@ Tests and benchmarks build faulty networks out of the same pieces.
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from shelterkit.errors import ProtocolError
 from shelterkit.model.hlc import HybridClock
 from shelterkit.model.keys import Identity
-from shelterkit.model.kinds import STREAM_OF, AnyBody
+from shelterkit.model.kinds import STREAM_OF, AnyBody, Kind
 from shelterkit.model.record import Record, sign_record
+from shelterkit.model.redaction import Placeholder, Slot, Target, make_placeholder, targets
 from shelterkit.model.trust import TrustPolicy
 from shelterkit.sync.accept import BatchResult, RejectionTally, accept_batch
 from shelterkit.sync.session import (
@@ -41,10 +44,12 @@ class MemoryReplica:
     """A replica's durable state, held in memory: "stored" means appended here."""
 
     trust: TrustPolicy
-    logs: dict[Key, list[Record]] = field(default_factory=dict)  # index = seq - 1
+    # index = seq - 1; a redacted slot holds its placeholder (model.redaction)
+    logs: dict[Key, list[Record | Placeholder]] = field(default_factory=dict)
     ids: set[bytes] = field(default_factory=set)
     clock: HybridClock = field(default_factory=HybridClock)
     tally: RejectionTally = field(default_factory=RejectionTally)
+    redactions: dict[Slot, tuple[Target, Record]] = field(default_factory=dict)
     _vector: VersionVector | None = None
 
     # -- what the session needs ------------------------------------------------------------
@@ -74,11 +79,13 @@ class MemoryReplica:
     def store(self, wires: Sequence[bytes], wall_ms: int) -> BatchResult:
         """Validate and "commit" a received batch; learn enrolments and revocations."""
         result = accept_batch(wires, self.trust, self.have(), tally=self.tally)
-        for record in result.accepted:
-            self._append(record)
-            self.trust.learn(record)
-            self.clock.observe(record.hlc, wall_ms)  # refuses to follow far-future clocks
-        if result.accepted:
+        slots: list[Record | Placeholder] = [*result.accepted, *result.placeholders]
+        for item in sorted(slots, key=lambda r: (r.origin, r.stream, r.seq)):
+            self._append(item)
+            if isinstance(item, Record):
+                self.trust.learn(item)
+                self.clock.observe(item.hlc, wall_ms)  # refuses to follow far-future clocks
+        if slots:
             self._vector = None
         return result
 
@@ -94,15 +101,35 @@ class MemoryReplica:
         self._vector = None
         return record
 
-    def _append(self, record: Record) -> None:
+    def _append(self, record: Record | Placeholder) -> None:
         log = self.logs.setdefault((record.origin, record.stream), [])
         assert record.seq == len(log) + 1, "the store only ever grows contiguously"
         log.append(record)
         self.ids.add(record.id)
+        if isinstance(record, Record):
+            self._apply_redactions(record)
+
+    def _apply_redactions(self, record: Record) -> None:
+        """As the store does: a redaction wipes what it names, now or when it arrives."""
+        with_redaction: list[tuple[Target, Record]] = []
+        if record.kind is Kind.REDACT:
+            for target in targets(record):
+                self.redactions.setdefault(target.slot, (target, record))
+                with_redaction.append((target, record))
+        covering = self.redactions.get((record.origin, record.stream, record.seq))
+        if covering is not None:
+            with_redaction.append(covering)
+        for target, redaction in with_redaction:
+            log = self.logs.get((target.origin, target.stream), [])
+            held = log[target.seq - 1] if target.seq <= len(log) else None
+            if isinstance(held, Record) and held.id == target.record_id:
+                with contextlib.suppress(ProtocolError):  # not redactable: stays
+                    log[target.seq - 1] = make_placeholder(held, redaction)
 
     def records(self) -> Iterable[Record]:
+        """Every record held (placeholders left out)."""
         for log in self.logs.values():
-            yield from log
+            yield from (r for r in log if isinstance(r, Record))
 
     # -- the driver loop -------------------------------------------------------------------
 

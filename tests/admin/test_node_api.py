@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -303,6 +304,11 @@ async def test_staff_withdraw_consent(api: TestClient, node: Node) -> None:
     assert body.person_id == person_id and not body.public
     assert body.family_name == "" and body.contact_sealed
     assert await search(api, "山田") == []
+    # the listed record is wiped, not only superseded: the name is nowhere on disk
+    path = node.store.path
+    on_disk = b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
+    for word in ("花子", "はなこ", "ハナコ", "中央二丁目"):
+        assert word.encode() not in on_disk, word
 
 
 @pytest.mark.parametrize(

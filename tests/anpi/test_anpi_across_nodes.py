@@ -18,9 +18,10 @@ from shelterkit.hub.service import Hub
 from shelterkit.links.websocket import sync_with
 from shelterkit.model.kinds import NeedLevel, StatusBody
 from shelterkit.portal.app import create_portal_app
+from shelterkit.service.node import Node
 from shelterkit.service.run import peer_app
 from shelterkit.sync import Role
-from tests.anpi.test_safety_portal import register, search
+from tests.anpi.test_safety_portal import codes, register, search, token
 from tests.links.test_websocket_sync import open_node
 
 SECRET = b"h" * 32
@@ -86,3 +87,43 @@ async def test_register_on_a_find_on_b(tmp_path: Path) -> None:
 
 def time_ms() -> int:
     return int(time.time() * 1000)
+
+
+def on_disk(node: Node) -> bytes:
+    path = node.store.path
+    return b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
+
+
+async def test_deletion_at_a_wipes_the_name_at_city_hall_and_b(tmp_path: Path) -> None:
+    """Over real WebSocket sync rounds: a registration deleted on A's portal leaves no
+    trace of the name in the database files of A, city hall and B (docs/anpi.md)."""
+    hub = await Hub.open(Config(node=NodeSettings(data_dir=str(tmp_path / "hub"))), time_ms)
+    a = await open_node(tmp_path, hub, "S01")
+    b = await open_node(tmp_path, hub, "S02")
+    try:
+        async with (
+            TestClient(TestServer(create_portal_app(a))) as portal_a,
+            TestClient(TestServer(peer_app(hub.node, SECRET, Role.HUB))) as hub_peer,
+            aiohttp.ClientSession() as http,
+        ):
+            hub_url = str(hub_peer.make_url("/"))
+            html = await (await register(portal_a, family="渡邊", given="健太")).text()
+            number, code = codes(html)
+            for node in (a, b):
+                assert (await sync_with(node, hub_url, session=http)).ok
+            assert "健太".encode() in on_disk(b)
+            t = await token(portal_a, "/safety/delete")
+            resp = await portal_a.post(
+                "/safety/delete", data={"csrf": t, "number": number, "code": code}
+            )
+            assert resp.status == 200
+            for node in (a, b):
+                assert (await sync_with(node, hub_url, session=http)).ok
+            for node in (a, hub.node, b):
+                assert "健太".encode() not in on_disk(node), node.config.shelter.id
+                assert "渡邊".encode() not in on_disk(node), node.config.shelter.id
+            assert await a.have() == await hub.node.have() == await b.have()
+    finally:
+        for n in (a, b):
+            await n.close()
+        await hub.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from aiohttp.test_utils import TestClient
 
@@ -186,3 +187,7 @@ async def test_delete_own_registration(node: Node, client: TestClient) -> None:
     current = await node.store.get_person(number)
     assert current is not None and isinstance(current.body, PersonBody)
     assert current.body.deleted and not current.body.family_name
+    # the registration itself is wiped to a placeholder: the name is nowhere on disk
+    path = node.store.path
+    on_disk = b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
+    assert "太郎".encode() not in on_disk and "山田".encode() not in on_disk

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from shelterkit.errors import TrustError
-from shelterkit.model.kinds import EnrolBody, NoticeBody, RevokeBody
+from shelterkit.model.kinds import EnrolBody, NoticeBody, RedactBody, RevokeBody
 from shelterkit.model.record import sign_record
 from shelterkit.model.trust import TrustPolicy
 from tests.helpers import alert, identity, post
@@ -57,3 +57,13 @@ def test_notice_for_another_shelter_rejected() -> None:
         )
         with pytest.raises(TrustError):
             p.check(forged)
+
+
+def test_a_node_redacts_only_its_own_records_city_hall_any() -> None:
+    p = policy()
+    target = ((1, bytes(16)),)
+    p.check(sign_record(OTHER, 1, 1, RedactBody(target)))  # own (empty origin)
+    p.check(sign_record(OTHER, 2, 1, RedactBody(target, origin=OTHER.public)))  # own, named
+    with pytest.raises(TrustError, match="only city hall"):
+        p.check(sign_record(OTHER, 3, 1, RedactBody(target, origin=NODE.public)))
+    p.check(sign_record(CITY, 1, 1, RedactBody(target, origin=NODE.public)))

@@ -41,7 +41,7 @@ from shelterkit.model.redaction import (
     targets,
 )
 from shelterkit.storage import anpi as anpi_index
-from shelterkit.storage.recovery import Quarantined, check_or_quarantine
+from shelterkit.storage.recovery import Quarantined, check_or_quarantine, quarantine
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +134,19 @@ def _is_disk_full(exc: Exception) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and "disk is full" in str(exc).lower()
 
 
+# SQLite errors that say something about the machine, not about the file's contents.
+_NOT_DAMAGE = ("locked", "busy", "disk is full", "readonly", "unable to open", "i/o error")
+
+
+def _is_damage(exc: BaseException | None) -> bool:
+    """An error from the database's contents (what quick_check cannot see), as opposed to
+    one from the machine (locks, space, permissions, I/O)."""
+    if not isinstance(exc, sqlite3.DatabaseError):
+        return False
+    message = str(exc).lower()
+    return not any(text in message for text in _NOT_DAMAGE)
+
+
 def _translate(exc: Exception) -> StorageError:
     if _is_disk_full(exc):
         return StorageError("disk full: the data partition has no space left")
@@ -182,20 +195,41 @@ class Store:
                 quarantined.moved_to.name,
             )
         try:
-            conn = await aiosqlite.connect(str(path), isolation_level=None)
-        except sqlite3.Error as exc:
-            raise _translate(exc) from exc
-        try:
-            store = await cls.on_connection(conn, path)
-        except BaseException:
-            await conn.close()
-            raise
+            store = await cls._connect(path)
+        except StorageError as exc:
+            if fresh or quarantined is not None or not _is_damage(exc.__cause__):
+                raise
+            # Damage that quick_check cannot see (a changed value in schema_migrations,
+            # a meta row) can make the migrations fail: that is a corrupt database too.
+            reason = f"cannot bring the schema up to date: {exc}"
+            moved = await asyncio.to_thread(quarantine, path, wall_ms())
+            quarantined = Quarantined(path, moved, reason)
+            log.error(
+                "database %s is corrupt (%s): moved aside to %s; starting empty, records"
+                " come back from peers by sync",
+                path,
+                reason,
+                moved.name,
+            )
+            store = await cls._connect(path)
         store._wall_ms = wall_ms
         if quarantined is not None:
             store.quarantined = quarantined
         if quarantined is not None or (fresh and has_history):
             store._hold_own_until_ms = wall_ms() + RESYNC_HOLD_MS
         return store
+
+    @classmethod
+    async def _connect(cls, path: Path) -> Store:
+        try:
+            conn = await aiosqlite.connect(str(path), isolation_level=None)
+        except sqlite3.Error as exc:
+            raise _translate(exc) from exc
+        try:
+            return await cls.on_connection(conn, path)
+        except BaseException:
+            await conn.close()
+            raise
 
     @classmethod
     async def on_connection(cls, conn: aiosqlite.Connection, path: Path) -> Store:

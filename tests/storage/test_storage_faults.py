@@ -420,6 +420,26 @@ async def test_random_corruption_never_crashes_start(ram_dir: Path) -> None:
     assert moved > 0 and moved + served == CORRUPTIONS
 
 
+async def test_damage_only_the_migrations_see_is_quarantined(tmp_path: Path) -> None:
+    """A changed value in ``schema_migrations`` passes quick_check, but the migrations then
+    fail on the existing tables: the database is moved aside like any corrupt one."""
+    db = tmp_path / "db.sqlite"
+    store = await Store.open(db)
+    await store.append_own(identity("S01"), PostBody(text="x"), HybridClock(), NOW_MS)
+    await store.close()
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute("UPDATE schema_migrations SET version = 99 WHERE version = 1")
+    reopened = await Store.open(db, wall_ms=lambda: NOW_MS)
+    try:
+        assert reopened.quarantined is not None
+        assert "schema" in reopened.quarantined.reason
+        assert reopened.quarantined.moved_to.exists()
+        assert await reopened.count() == 0
+        assert reopened.health().state == "holding"  # own signing waits for peers
+    finally:
+        await reopened.close()
+
+
 async def test_new_database_for_a_key_with_history_holds_own_signing(tmp_path: Path) -> None:
     """A replaced card: the bundle's key has signed before, the database is new."""
     now = [NOW_MS]

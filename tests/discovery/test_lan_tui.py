@@ -89,7 +89,9 @@ def test_tui_lists_lan_nodes_live(
     lan: Lan, lan_node: NodeStarter, terminal: NetnsTerminal, tmp_path: Path
 ) -> None:
     token = staff_token(tmp_path, "S01")
-    s02 = lan_node(1, "S02")
+    # Staff act on a node right after its start here; how a node waits for its first peer
+    # contact before signing is tests/service/test_first_contact.py's subject.
+    s02 = lan_node(1, "S02", first_contact_wait_s=0)
     env = {"SHELTERKIT_TOKEN": token, "SHELTERKIT_HUB": "", "TERM": "xterm-256color"}
     terminal.start([SHELTERKIT, "tui", "--lang", "en"], env, (160, 30))
     terminal.wait_until(
@@ -99,7 +101,7 @@ def test_tui_lists_lan_nodes_live(
     assert "S01" not in terminal.screen()
 
     started = time.monotonic()
-    s01 = lan_node(0, "S01")
+    s01 = lan_node(0, "S01", first_contact_wait_s=0)
     assert lan.http(0, "get", "http://127.0.0.1:8081/healthz")[0] == 200
     status = {"headcount": 42, "needs": {"water": "critical"}}
     done = lan.http(

@@ -3,11 +3,13 @@
 Starts the demo city (hub and four shelters in one process; the portal measured is shelter
 S01's, showing the hub's alert, a notice and two posts), fetches the home page as a phone
 gets it (gzip) and the Android probe, then serves the same bytes from nginx (one worker) in
-the same run. The server under test is pinned to one CPU and wrk to another, everything on
-127.0.0.1. Each cell runs several times, interleaved, and the fastest run is reported. Prints
-one table and whether the targets are met; exits 1 when a target is missed.
+the same run, and from a bare aiohttp server (``aiohttp_floor.py``: the least aiohttp itself
+costs per request, the floor under anything built on it). The server under test is pinned to
+one CPU and wrk to another, everything on 127.0.0.1. Each cell runs several times,
+interleaved, and the fastest run is reported. Prints one table and whether the targets are
+met; exits 1 when a target is missed.
 
-    .venv/bin/python bench/portal.py                          # about 1 min 50 s
+    .venv/bin/python bench/portal.py                          # about 2 min 40 s
     .venv/bin/python bench/portal.py --duration 8 --repeat 1  # one long run per cell
 
 Needs the Debian packages nginx-light (or nginx) and wrk, and util-linux's taskset.
@@ -384,11 +386,25 @@ def main() -> int:
                 if fetch(nginx_port, PROBE_PATH).status != 204:
                     raise SystemExit("nginx probe location does not answer 204")
 
-                # taskset execs the server, so the pid is the node's own process.
-                servers = {"node": (node_port, node.pid), "nginx": (nginx_port, None)}
-                for port, _ in servers.values():
-                    run_wrk(f"http://127.0.0.1:{port}/", 64, WARMUP_S, client_cpu)
-                cells = measure(servers, args.duration, args.repeat, client_cpu)
+                floor_port = free_port()
+                floor_argv = [
+                    "taskset", "-c", server_cpu, sys.executable,
+                    str(Path(__file__).with_name("aiohttp_floor.py")),
+                    str(floor_port), str(www / "index.html.gz"), PROBE_PATH,
+                ]  # fmt: skip
+                with running(floor_argv, tmp / "floor.log") as floor:
+                    wait_ready(floor_port, floor, PROBE_PATH)
+                    if fetch(floor_port, "/").body != home.body:
+                        raise SystemExit("the aiohttp floor does not serve the node's bytes")
+                    # taskset execs the server, so the pid is the node's own process.
+                    servers = {
+                        "node": (node_port, node.pid),
+                        "nginx": (nginx_port, None),
+                        "floor": (floor_port, floor.pid),
+                    }
+                    for port, _ in servers.values():
+                        run_wrk(f"http://127.0.0.1:{port}/", 64, WARMUP_S, client_cpu)
+                    cells = measure(servers, args.duration, args.repeat, client_cpu)
 
     sizes = (len(first.body), len(html), len(home.body))
     return report(cells, sizes, args.duration, args.repeat)
@@ -408,6 +424,7 @@ def report(
     header = (
         f"{'endpoint':<14}{'conns':>6}{'node req/s':>12}{'nginx req/s':>13}{'node/nginx':>12}"
         f"{'node p50':>10}{'node p99':>10}{'nginx p50':>11}{'nginx p99':>11}{'node CPU/req':>14}"
+        f"{'floor req/s':>13}{'node/floor':>12}"
     )
     print(header)
     print("-" * len(header))
@@ -416,6 +433,7 @@ def report(
     for endpoint in ENDPOINTS:
         for conns in CONNECTIONS:
             node, nginx = cells[(endpoint, "node", conns)], cells[(endpoint, "nginx", conns)]
+            floor = cells[(endpoint, "floor", conns)].best
             n, x = node.best, nginx.best
             ratio = n.requests_per_s / x.requests_per_s
             label = "/ (gzip)" if endpoint == "/" else endpoint
@@ -424,6 +442,7 @@ def report(
                 f"{label:<14}{conns:>6}{n.requests_per_s:>12,.0f}{x.requests_per_s:>13,.0f}"
                 f"{ratio:>11.0%} {fmt_ms(n.p50_ms):>9} {fmt_ms(n.p99_ms):>9}"
                 f" {fmt_ms(x.p50_ms):>10} {fmt_ms(x.p99_ms):>10}{cpu:>14}"
+                f"{floor.requests_per_s:>13,.0f}{n.requests_per_s / floor.requests_per_s:>11.0%}"
             )
             spread.append(
                 f"{label} at {conns}: node {node.slowest_requests_per_s:,.0f}–"
@@ -437,7 +456,10 @@ def report(
             for name, cell in (("node", node), ("nginx", nginx)):
                 if cell.errors:
                     failures.append(f"{label} at {conns}: {name} had {cell.errors} errors")
-    print("(latencies in ms)")
+    print(
+        "(latencies in ms; floor: bench/aiohttp_floor.py, a bare aiohttp server on uvloop"
+        " with the same bytes, on the same CPU)"
+    )
     print("req/s range over the runs: " + "; ".join(spread) + "\n")
     print(
         f"first view (home before acceptance, HTML with inline CSS): {first_gz:,} B gzip "

@@ -690,7 +690,8 @@ class RadioSync:
             await self._flood(now)
         elif self._repeat_flood_at is not None and now >= self._repeat_flood_at:
             self._repeat_flood_at = None
-            if self._flood_unsure and self._flood_repeats < PUSH_REPEATS:
+            blind = self._flood_unsure == {BROADCAST_ID}
+            if self._flood_unsure and self._flood_repeats < (2 if blind else PUSH_REPEATS):
                 self._flood_repeats += 1
                 self._broadcast_flood(now)
         if self._dirty and self._up_flight is None and now >= self._up_retry_at:
@@ -715,7 +716,8 @@ class RadioSync:
         self._flood_wires = tuple(wires)
         self._flood_digest = beacon_for(have, self.streams).digest
         planned = self.peers if self.peers is not None else frozenset(self.neighbours)
-        self._flood_unsure = set(planned)
+        # no neighbour heard yet: repeat a little anyway (BROADCAST_ID stands for "anyone")
+        self._flood_unsure = set(planned) or {BROADCAST_ID}
         self._flood_repeats = 0
         self._broadcast_flood(now)
 
@@ -917,6 +919,8 @@ class RadioLinkSettings:
     station_id: int = 0  # 0: derived from the node key
     streams: tuple[str, ...] = ("alerts", "notices", "anpi", "status", "control")
     beacon_idle_s: float = BEACON_IDLE_S
+    routed: bool = False  # a planned route: status and safety go up ``uplinks`` only
+    uplinks: tuple[int, ...] = ()  # stations one hop nearer city hall, best first
     configure: bool = False  # E220: write registers at start (pins must select mode 3)
     fixed_mode: bool = False  # E220: fixed transmission (address and channel per packet)
 
@@ -985,6 +989,7 @@ def build_radio(
         rng,
         streams=streams_from_names(settings.streams),
         beacon_idle_s=settings.beacon_idle_s,
+        uplinks=settings.uplinks if settings.routed else None,
     )
     return driver, sync
 

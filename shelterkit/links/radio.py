@@ -131,8 +131,8 @@ ROUTED_STREAMS = frozenset({Stream.STATUS, Stream.ANPI})
 # A station relaying a flooded record waits up to this long, at random, before its
 # broadcast: the neighbours that heard the same copy answer one after another.
 PUSH_SPREAD_S = 2.0
-# A flooded record is broadcast again this long after (plus up to PUSH_SPREAD_S; doubled
-# after each repeat, up to 8 times as long) while a planned neighbour has not shown that
+# A flooded record is broadcast again about this long after (0.5-1.5 times, at random;
+# doubled after each repeat, up to 8 times as long) while a planned neighbour has not shown that
 # it holds it, at most PUSH_REPEATS times; at once when such a neighbour beacons.
 PUSH_REPEAT_S = 6.0
 PUSH_REPEATS = 8
@@ -725,8 +725,10 @@ class RadioSync:
         push = encode_push(Push(self._flood_wires))
         self.link.send(BROADCAST_ID, push, now, priority=PRIORITY_ALERT)
         self.counters.pushes_sent += 1
-        pause = PUSH_REPEAT_S * 2 ** min(self._flood_repeats, 3)
-        self._repeat_flood_at = now + pause + PUSH_SPREAD_S * self.rng.random()
+        # half to one and a half times the pause: stations that flooded together must not
+        # repeat together (their repeats would meet at the same hidden receivers again)
+        pause = PUSH_REPEAT_S * 2 ** min(self._flood_repeats, 3) * (0.5 + self.rng.random())
+        self._repeat_flood_at = now + pause
 
     def _fit(self, wires: list[bytes]) -> list[bytes]:
         """The first of ``wires`` that fit one push message."""

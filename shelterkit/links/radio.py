@@ -143,6 +143,11 @@ ALERT_HOLD_S = 90.0
 PUSH_GATHER_S = 10.0
 # Records per push (one ARQ message; the link's message size bounds it too).
 MAX_PUSH_RECORDS = 48
+# A push towards city hall is at most this many fragments: a long message on a busy
+# channel loses some fragment to a hidden station in nearly every burst, and while its
+# sender repeats them it jams its uplink for everyone else (measured: a relay next to
+# city hall on air 943 s in an hour with pushes of 40 fragments). Short ones complete.
+MAX_UPWARD_FRAGMENTS = 3
 # After an uplink did not acknowledge a push, the next try (to the next uplink) waits this
 # long, doubling with each failure in a row up to BEACON_MIN_S * 6.
 PUSH_RETRY_S = 5.0
@@ -730,9 +735,11 @@ class RadioSync:
         pause = PUSH_REPEAT_S * 2 ** min(self._flood_repeats, 3) * (0.5 + self.rng.random())
         self._repeat_flood_at = now + pause
 
-    def _fit(self, wires: list[bytes]) -> list[bytes]:
-        """The first of ``wires`` that fit one push message."""
+    def _fit(self, wires: list[bytes], fragments: int | None = None) -> list[bytes]:
+        """The first of ``wires`` that fit one push message (of ``fragments`` at most)."""
         limit = self.link.arq.max_message_bytes - 2
+        if fragments is not None:
+            limit = min(limit, self.link.arq.config.fragment_bytes * fragments - 2)
         out: list[bytes] = []
         size = 0
         for wire in wires[:MAX_PUSH_RECORDS]:
@@ -765,7 +772,7 @@ class RadioSync:
             if not safe:
                 self._dirty.discard(key)  # nothing (more) that may cross a radio
                 continue
-            fitted = self._fit([*wires, *safe])
+            fitted = self._fit([*wires, *safe], MAX_UPWARD_FRAGMENTS)
             taken = len(fitted) - len(wires)
             if taken <= 0:
                 break

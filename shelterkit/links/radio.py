@@ -138,7 +138,7 @@ PUSH_REPEAT_S = 6.0
 PUSH_REPEATS = 8
 # After storing a new alert a station pushes nothing towards city hall for this long: the
 # flood (a few seconds per hop, repeats included) has the channel to itself.
-ALERT_HOLD_S = 90.0
+ALERT_HOLD_S = 180.0
 # A record to push towards city hall waits up to this long, at random, for more.
 PUSH_GATHER_S = 10.0
 # Records per push (one ARQ message; the link's message size bounds it too).

@@ -11,9 +11,10 @@ Two layers, as for every transport (STYLE §1):
 
 Rounds. A converged link sends only beacons: every ``beacon_idle_s`` each station
 broadcasts the 8-byte digest of what it holds (one 26-byte frame). A neighbour whose own
-digest differs starts a session at once; a change here (a record stored) sends a beacon
-promptly, and once more ``BEACON_REPEAT_S`` later in case the first was lost. So a change
-travels one hop per beacon-and-session, and an idle hour costs a few beacons.
+digest differs starts a session at once; a change here (a record stored) that changes the
+digest sends a beacon promptly, and once more ``BEACON_REPEAT_S`` later in case the first
+was lost. So a change travels one hop per beacon-and-session, and an idle hour costs a
+few beacons.
 
 Pushes. Some records do not wait for a round (docs/radio.md, "Pushes and routes"):
 
@@ -132,8 +133,8 @@ ROUTED_STREAMS = frozenset({Stream.STATUS, Stream.ANPI})
 # broadcast: the neighbours that heard the same copy answer one after another.
 PUSH_SPREAD_S = 2.0
 # A flooded record is broadcast again about this long after (0.5-1.5 times, at random;
-# doubled after each repeat, up to 8 times as long) while a planned neighbour has not shown that
-# it holds it, at most PUSH_REPEATS times; at once when such a neighbour beacons.
+# doubled after each repeat, up to 8 times as long) while a planned neighbour has not
+# shown that it holds it, at most PUSH_REPEATS times; soon when such a neighbour beacons.
 PUSH_REPEAT_S = 6.0
 PUSH_REPEATS = 8
 # After storing a new alert a station pushes nothing towards city hall for this long: the

@@ -1,8 +1,8 @@
 """The city simulation: real nodes, real sync, real radio link layer, virtual clock.
 
-The full 48-shelter runs take minutes and live in bench/sim.py; here the same code runs
-shorter blackouts on the small inventories of tests/data/inventories and checks the
-acceptance figures of issue 11 on them.
+The full-length 48-shelter runs live in bench/sim.py; here the same code runs 2-hour
+blackouts on the small inventories of tests/data/inventories and on the city's 48
+shelters, and checks the acceptance figures of issue 11 on them.
 """
 
 from __future__ import annotations

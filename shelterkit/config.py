@@ -126,6 +126,12 @@ class RadioSettings:
         "What this link carries (no message board on radio by default).",
     )
     beacon_idle_s: float = setting(900.0, "Seconds between beacons while nothing changes.")
+    routed: bool = setting(
+        False, "Planned route: status and safety go towards city hall only (docs/radio.md)."
+    )
+    uplinks: list[int] = setting(
+        [], "With routed: station ids one hop nearer city hall, best first (none at city hall)."
+    )
     configure: bool = setting(False, "E220: write its registers at start (pins in mode 3).")
     fixed_mode: bool = setting(False, "E220: fixed transmission mode.")
 

@@ -11,9 +11,27 @@ Two layers, as for every transport (STYLE §1):
 
 Rounds. A converged link sends only beacons: every ``beacon_idle_s`` each station
 broadcasts the 8-byte digest of what it holds (one 26-byte frame). A neighbour whose own
-digest differs starts a session at once; a change here (a record stored) sends a beacon
-promptly, and once more ``BEACON_REPEAT_S`` later in case the first was lost. So a change
-travels one hop per beacon-and-session, and an idle hour costs a few beacons.
+digest differs starts a session at once; a change here (a record stored) that changes the
+digest sends a beacon promptly, and once more ``BEACON_REPEAT_S`` later in case the first
+was lost. So a change travels one hop per beacon-and-session, and an idle hour costs a
+few beacons.
+
+Pushes. Some records do not wait for a round (docs/radio.md, "Pushes and routes"):
+
+* a new alert is *flooded*: the station that stores it first broadcasts it at once
+  (``PUSH``, ahead of everything else queued), and every station that stores it from a
+  push broadcasts it once more after a random ``PUSH_SPREAD_S`` (neighbours that heard the
+  same broadcast must not all answer in the same second). A station that hears a
+  neighbour relay the record, or beacon what it holds, knows that neighbour has it; while
+  a planned neighbour has not shown it, the broadcast is repeated after
+  ``PUSH_REPEAT_S`` (at most ``PUSH_REPEATS`` times). Beacons and rounds remain the repair
+  path for a station that missed every copy.
+* with a planned route (``uplinks``: the neighbours one hop nearer city hall, best
+  first) status and safety records travel *towards city hall only*: each station hands
+  what it has not handed yet to its uplink as one acknowledged ``PUSH`` of many records,
+  and that station does the same. On radio such records are then no longer part of
+  beacons and rounds (``ROUTED_STREAMS``), so a status does not flood every shelter.
+  An uplink that does not answer is left for the next one on the list.
 
 Peers. There is no challenge-response on radio (docs/radio.md, "Peers on radio"): every
 record is signed and checked by ``accept_batch`` against this node's trust, whoever relays
@@ -35,7 +53,7 @@ from shelterkit.errors import ConfigError, LinkError, ProtocolError
 from shelterkit.links.serial import DRIVERS, AtModemDriver, E220Config, E220Driver, SerialDriver
 from shelterkit.model.keys import short_id
 from shelterkit.model.kinds import Stream
-from shelterkit.model.record import Record
+from shelterkit.model.record import MAX_SEQ, Record
 from shelterkit.model.record import decode_record as decode_wire
 from shelterkit.model.redaction import is_placeholder
 from shelterkit.radio.airtime import LoraParams
@@ -43,11 +61,13 @@ from shelterkit.radio.arq import Acknowledged, Delivered, SendFailed
 from shelterkit.radio.compact import (
     Beacon,
     BundleCodec,
+    Push,
     SyncBundle,
     beacon_for,
     decode_bundle,
     encode_beacon,
     encode_bundle,
+    encode_push,
 )
 from shelterkit.radio.framing import BROADCAST_ID, E220_PACKET_BYTES, MAX_STATION_ID
 from shelterkit.radio.link import LinkOutput, RadioLink
@@ -107,6 +127,36 @@ MIN_ROUND_INTERVAL_S = 30.0
 MAX_NEIGHBOURS = 32
 # Messages a session queues before the link takes them (a session emits a few per step).
 MAX_SESSION_OUTBOX = 64
+# Streams flooded by push: a new record is broadcast by every station that stores it.
+FLOODED_STREAMS = frozenset({Stream.ALERTS})
+# Streams that, with a planned route, travel towards city hall only (by push, not rounds).
+ROUTED_STREAMS = frozenset({Stream.STATUS, Stream.ANPI})
+# A station relaying a flooded record waits up to this long, at random, before its
+# broadcast: the neighbours that heard the same copy answer one after another.
+PUSH_SPREAD_S = 2.0
+# A flooded record is broadcast again about this long after (0.5-1.5 times, at random;
+# doubled after each repeat, up to 8 times as long) while a planned neighbour has not
+# shown that it holds it, at most PUSH_REPEATS times; soon when such a neighbour beacons.
+PUSH_REPEAT_S = 6.0
+PUSH_REPEATS = 8
+# After storing a new alert a station pushes nothing towards city hall for this long: the
+# flood (a few seconds per hop, repeats included) has the channel to itself.
+ALERT_HOLD_S = 180.0
+# A record to push towards city hall waits up to this long, at random, for more.
+PUSH_GATHER_S = 10.0
+# Records per push (one ARQ message; the link's message size bounds it too).
+MAX_PUSH_RECORDS = 48
+# A push towards city hall is at most this many fragments: a long message on a busy
+# channel loses some fragment to a hidden station in nearly every burst, and while its
+# sender repeats them it jams its uplink for everyone else (measured: a relay next to
+# city hall on air 943 s in an hour with pushes of 40 fragments). Short ones complete.
+MAX_UPWARD_FRAGMENTS = 3
+# After an uplink did not acknowledge a push, the next try (to the next uplink) waits this
+# long, doubling with each failure in a row up to BEACON_MIN_S * 6.
+PUSH_RETRY_S = 5.0
+# Pushes go ahead of beacons and sessions (ARQ: lower goes first); alerts ahead of all.
+PRIORITY_ALERT = -2
+PRIORITY_UPWARD = -1
 # Hearing nothing from a neighbour for this long makes it "not heard" in the status.
 NEIGHBOUR_STALE_S = 3 * BEACON_IDLE_S
 
@@ -215,6 +265,7 @@ class RadioCounters:
     bad_bundles: int = 0
     rounds: int = 0
     records_received: int = 0
+    pushes_sent: int = 0
 
 
 class RadioSync:
@@ -231,13 +282,20 @@ class RadioSync:
         beacon_idle_s: float = BEACON_IDLE_S,
         beacon_min_s: float = BEACON_MIN_S,
         peers: frozenset[int] | None = None,
+        uplinks: Sequence[int] | None = None,
     ) -> None:
         self.node = node
+        # None: no planned route, every stream in rounds; otherwise the stations one hop
+        # nearer city hall, best first (empty at city hall itself)
+        self.uplinks = None if uplinks is None else tuple(uplinks)
         # stations this radio syncs with (a planned topology); None: every station heard
         self.peers = peers
         self.link = link
         self.rng = rng
         self.streams = frozenset(streams)
+        if self.uplinks is not None:
+            self.streams -= ROUTED_STREAMS
+        self._upward = frozenset(streams) & ROUTED_STREAMS if self.uplinks else frozenset()
         self.roles = roles
         self.beacon_idle_s = beacon_idle_s
         self.beacon_min_s = beacon_min_s
@@ -249,7 +307,27 @@ class RadioSync:
         self._repeat_at: float | None = None  # its repeat
         self._last_beacon: float | None = None
         self._last_change_beacon: float | None = None
+        self._beaconed = b""  # the digest of the last beacon: records of other streams
+        # (the board, routed ones) change nothing a beacon says
         self._seen_changes = node.changes
+        # pushes: what was flooded (origin -> seq), what is handed to an uplink
+        self._push_changes = -1  # node.changes when pushes last looked; -1: not yet
+        self._flooded: dict[bytes, int] = {}
+        self._push_received = 0
+        self._flood_at: float | None = None
+        self._flood_wires: tuple[bytes, ...] = ()  # the last flood, for its repeats
+        self._flood_digest = b""  # what we held after it: a beacon with it shows receipt
+        self._flood_unsure: set[int] = set()  # planned neighbours not known to hold it
+        self._flood_repeats = 0
+        self._repeat_flood_at: float | None = None
+        self._handed: dict[tuple[bytes, Stream], int] = {}
+        self._dirty: set[tuple[bytes, Stream]] = set()
+        # who handed us records of a key last: they do not go straight back there
+        self._came_from: dict[tuple[bytes, Stream], int] = {}
+        self._up_flight: tuple[int, int, dict[tuple[bytes, Stream], int]] | None = None
+        self._up_choice = 0
+        self._up_failures = 0
+        self._up_retry_at = 0.0
 
     @property
     def station_id(self) -> int:
@@ -282,6 +360,10 @@ class RadioSync:
             self.last_contact = now
             await self._on_delivered(event, now)
             return
+        flight = self._up_flight
+        if flight is not None and (flight[0], flight[1]) == (event.dst, event.seq):
+            self._on_push_outcome(isinstance(event, Acknowledged), now)
+            return
         peer = self.neighbours.get(event.dst)
         if peer is None or peer.in_flight != event.seq:
             return
@@ -301,9 +383,18 @@ class RadioSync:
         if peer is None:
             return
         peer.last_heard = now
+        if isinstance(message, Push):
+            await self._on_push(message, event.src, now)
+            return
         if isinstance(message, Beacon):
             self.counters.beacons_heard += 1
             peer.digest, peer.streams = message.digest, message.streams
+            if self._flood_digest and message.digest == self._flood_digest:
+                self._flood_unsure.discard(event.src)
+            elif event.src in self._flood_unsure and self._repeat_flood_at is not None:
+                # it is listening and still says it lacks the flood: repeat it soon
+                soon = now + BEACON_ANSWER_MIN_S + PUSH_SPREAD_S * self.rng.random()
+                self._repeat_flood_at = min(self._repeat_flood_at, soon)
             # the station with news starts a round with us itself, at once: give its HELLO
             # time to arrive rather than start a second session that one of us must drop
             wait = BEACON_ANSWER_MIN_S + BEACON_SPREAD_S * self.rng.random()
@@ -516,8 +607,10 @@ class RadioSync:
 
     async def step(self, now: float) -> LinkOutput:
         """Run timers and return what to write now, with when to call again."""
-        if await self._beacon_if_due(now):
-            # news here: sync at once with every neighbour heard lately that lacks it
+        await self._push_if_due(now)
+        if await self._beacon_if_due(now) and self.uplinks is None:
+            # news here: sync at once with every neighbour heard lately that lacks it (with
+            # a route the news was pushed: a neighbour that missed it says so by beacon)
             for peer in list(self.neighbours.values()):
                 if peer.last_heard is not None and now - peer.last_heard < NEIGHBOUR_STALE_S:
                     await self._consider_round(peer, now)
@@ -544,8 +637,183 @@ class RadioSync:
             for p in self.neighbours.values()
             if p.retry_at is not None and p.session is None
         ]
-        wakes = [t for t in (out.wake_at, self._next_beacon_at(now), *retries) if t is not None]
+        wakes = [
+            t
+            for t in (out.wake_at, self._next_beacon_at(now), self._next_push_at(), *retries)
+            if t is not None
+        ]
         return LinkOutput(out.data, out.grant, out.events, min(wakes) if wakes else None)
+
+    # -- pushes -----------------------------------------------------------------------------
+
+    async def _on_push(self, push: Push, src: int, now: float) -> None:
+        """Records pushed by a neighbour: check and store them; relay them on."""
+        if self._flood_wires and set(self._flood_wires) <= set(push.records):
+            self._flood_unsure.discard(src)  # it relays what we flooded: it has it
+        result = await self.node.ingest(list(push.records))
+        self.counters.records_received += len(result.stored)
+        if self._upward and any(r.stream in self._upward for r in result.stored):
+            self._gather(now)
+            for record in result.stored:
+                if record.stream in self._upward:
+                    self._dirty.add((record.origin, record.stream))
+                    self._came_from[(record.origin, record.stream)] = src
+
+    def _gather(self, now: float) -> None:
+        """Wait a moment before a push towards city hall: records of the neighbours that
+        report at the same time go in one message, and the stations that heard the same
+        news do not all transmit at once (hidden from each other, they would collide at
+        their common uplink)."""
+        if not self._dirty and self._up_flight is None:
+            self._up_retry_at = max(self._up_retry_at, now + PUSH_GATHER_S * self.rng.random())
+
+    def _next_push_at(self) -> float | None:
+        times = [t for t in (self._flood_at, self._repeat_flood_at) if t is not None]
+        if self._dirty and self._up_flight is None:
+            times.append(self._up_retry_at)
+        return min(times) if times else None
+
+    async def _push_if_due(self, now: float) -> None:
+        if self.node.changes != self._push_changes:
+            first = self._push_changes < 0
+            self._push_changes = self.node.changes
+            # records that came by radio are relayed after a random pause; our own at once
+            relayed = self.counters.records_received != self._push_received
+            self._push_received = self.counters.records_received
+            have = await self.node.have()
+            for (origin, stream), head in have.items():
+                if stream not in FLOODED_STREAMS or stream not in self.streams:
+                    continue
+                if first:  # what a station held when it started is not news
+                    self._flooded[origin] = head
+                elif head > self._flooded.get(origin, 0) and self._flood_at is None:
+                    spread = PUSH_SPREAD_S if relayed else 0.0
+                    # the alert goes first: status waits while the flood passes by
+                    self._up_retry_at = max(self._up_retry_at, now + ALERT_HOLD_S)
+                    self._flood_at = now + spread * self.rng.random()
+            if self._upward:
+                own = self.node.identity.public
+                self._gather(now)
+                self._dirty.update(
+                    (own, s)
+                    for s in self._upward
+                    if have.head(own, s) > self._handed.get((own, s), 0)
+                )
+        if self._flood_at is not None and now >= self._flood_at:
+            self._flood_at = None
+            await self._flood(now)
+        elif self._repeat_flood_at is not None and now >= self._repeat_flood_at:
+            self._repeat_flood_at = None
+            blind = self._flood_unsure == {BROADCAST_ID}
+            if self._flood_unsure and self._flood_repeats < (2 if blind else PUSH_REPEATS):
+                self._flood_repeats += 1
+                self._broadcast_flood(now)
+        if self._dirty and self._up_flight is None and now >= self._up_retry_at:
+            await self._push_upward(now)
+
+    async def _flood(self, now: float) -> None:
+        have = await self.node.have()
+        wires: list[bytes] = []
+        for (origin, stream), head in sorted(have.items()):
+            if stream not in FLOODED_STREAMS or stream not in self.streams:
+                continue
+            first = self._flooded.get(origin, 0) + 1
+            if head >= first:
+                # the newest records first: an old backlog is the rounds' job
+                first = max(first, head - MAX_PUSH_RECORDS + 1)
+                records = await self.node.store.records_range(origin, stream, first, head)
+                wires.extend(r.wire for r in records)
+                self._flooded[origin] = head
+        wires = self._fit(wires)
+        if not wires:
+            return
+        self._flood_wires = tuple(wires)
+        self._flood_digest = beacon_for(have, self.streams).digest
+        planned = self.peers if self.peers is not None else frozenset(self.neighbours)
+        # no neighbour heard yet: repeat a little anyway (BROADCAST_ID stands for "anyone")
+        self._flood_unsure = set(planned) or {BROADCAST_ID}
+        self._flood_repeats = 0
+        self._broadcast_flood(now)
+
+    def _broadcast_flood(self, now: float) -> None:
+        push = encode_push(Push(self._flood_wires))
+        self.link.send(BROADCAST_ID, push, now, priority=PRIORITY_ALERT)
+        self.counters.pushes_sent += 1
+        # half to one and a half times the pause: stations that flooded together must not
+        # repeat together (their repeats would meet at the same hidden receivers again)
+        pause = PUSH_REPEAT_S * 2 ** min(self._flood_repeats, 3) * (0.5 + self.rng.random())
+        self._repeat_flood_at = now + pause
+
+    def _fit(self, wires: list[bytes], fragments: int | None = None) -> list[bytes]:
+        """The first of ``wires`` that fit one push message (of ``fragments`` at most)."""
+        limit = self.link.arq.max_message_bytes - 2
+        if fragments is not None:
+            limit = min(limit, self.link.arq.config.fragment_bytes * fragments - 2)
+        out: list[bytes] = []
+        size = 0
+        for wire in wires[:MAX_PUSH_RECORDS]:
+            size += len(wire) + 3
+            if out and size > limit:
+                break
+            out.append(wire)
+        return out
+
+    async def _push_upward(self, now: float) -> None:
+        """Hand records not handed yet to the first uplink that answers."""
+        assert self.uplinks is not None
+        if not self.uplinks:  # city hall: nothing further to hand on
+            self._dirty.clear()
+            return
+        uplink = self.uplinks[self._up_choice % len(self.uplinks)]
+        wires: list[bytes] = []
+        sent: dict[tuple[bytes, Stream], int] = {}
+        held_back = False
+        for key in sorted(self._dirty):
+            origin, stream = key
+            if self._came_from.get(key) == uplink:
+                held_back = True
+                continue
+            room = MAX_PUSH_RECORDS - len(wires)
+            records = await self.node.store.records_range(
+                origin, stream, self._handed.get(key, 0) + 1, MAX_SEQ, room
+            )
+            safe = radio_safe([r.wire for r in records])
+            if not safe:
+                self._dirty.discard(key)  # nothing (more) that may cross a radio
+                continue
+            fitted = self._fit([*wires, *safe], MAX_UPWARD_FRAGMENTS)
+            taken = len(fitted) - len(wires)
+            if taken <= 0:
+                break
+            wires = fitted
+            sent[key] = records[taken - 1].seq
+            if len(wires) >= MAX_PUSH_RECORDS or taken < len(safe):
+                break
+        if not wires:
+            if held_back:  # only records that came from that uplink: the next one
+                self._up_choice += 1
+                self._up_retry_at = now + PUSH_GATHER_S * self.rng.random()
+            return
+        seq = self.link.send(uplink, encode_push(Push(tuple(wires))), now, priority=PRIORITY_UPWARD)
+        self._up_flight = (uplink, seq, sent)
+        self.counters.pushes_sent += 1
+
+    def _on_push_outcome(self, acknowledged: bool, now: float) -> None:
+        assert self._up_flight is not None
+        _uplink, _seq, sent = self._up_flight
+        self._up_flight = None
+        if acknowledged:
+            self._up_failures = 0
+            self._up_choice = 0  # the best uplink again
+            for key, seq in sent.items():
+                self._handed[key] = max(self._handed.get(key, 0), seq)
+            self._up_retry_at = now
+            return
+        # that uplink is off or out of reach: the next one on the list, after a pause
+        self._up_failures += 1
+        self._up_choice += 1
+        wait = min(6 * self.beacon_min_s, PUSH_RETRY_S * 2 ** (self._up_failures - 1))
+        self._up_retry_at = now + wait * (1.0 + BEACON_JITTER * self.rng.random())
 
     def _send_bundle(self, peer: _Neighbour, now: float) -> None:
         if peer.in_flight is not None or not peer.outbox:
@@ -572,6 +840,7 @@ class RadioSync:
         changed = self.node.changes != self._seen_changes
         if changed:
             self._seen_changes = self.node.changes
+        if changed and beacon_for(await self.node.have(), self.streams).digest != self._beaconed:
             # only change beacons are spaced: an idle beacon just before must not hold news
             last = self._last_change_beacon
             earliest = now if last is None else last + self.beacon_min_s
@@ -582,6 +851,7 @@ class RadioSync:
             return changed
         after_change = self._change_at is not None and now >= self._change_at
         beacon = beacon_for(await self.node.have(), self.streams)
+        self._beaconed = beacon.digest
         self.link.send(BROADCAST_ID, encode_beacon(beacon), now, priority=0)
         self.counters.beacons_sent += 1
         self._last_beacon = now
@@ -667,6 +937,8 @@ class RadioLinkSettings:
     station_id: int = 0  # 0: derived from the node key
     streams: tuple[str, ...] = ("alerts", "notices", "anpi", "status", "control")
     beacon_idle_s: float = BEACON_IDLE_S
+    routed: bool = False  # a planned route: status and safety go up ``uplinks`` only
+    uplinks: tuple[int, ...] = ()  # stations one hop nearer city hall, best first
     configure: bool = False  # E220: write registers at start (pins must select mode 3)
     fixed_mode: bool = False  # E220: fixed transmission (address and channel per packet)
 
@@ -735,6 +1007,7 @@ def build_radio(
         rng,
         streams=streams_from_names(settings.streams),
         beacon_idle_s=settings.beacon_idle_s,
+        uplinks=settings.uplinks if settings.routed else None,
     )
     return driver, sync
 

@@ -5,6 +5,11 @@ A radio message (one ARQ message) is a *bundle*:
 * ``BEACON``: ``0x51, streams(1), digest(8)`` — "this is what I hold", broadcast now and
   then; a neighbour whose own digest differs starts a sync session. A converged link
   costs one 26-byte frame per station per beacon interval and nothing else.
+* ``PUSH``: ``0x53, flags(1), body`` — records sent unsolicited, outside any session:
+  an alert flooded to every neighbour, or status and safety records handed to the next
+  station towards city hall. ``body`` is ``uvarint length, wire`` per record, DEFLATEd with
+  the preset dictionary when ``flags`` has ``FLAG_DEFLATED``. The receiver checks every
+  record with ``accept_batch`` as any other.
 * ``SYNC``: ``0x52, tag(1), item…`` — the messages of one sync session, in order; ``tag``
   names the session so that a late bundle of an earlier one is recognised. Each item is
   ``uvarint length, type(1), bytes``: a sync message as its own canonical CBOR (``PLAIN``),
@@ -53,6 +58,7 @@ from shelterkit.sync.vector import SeqRange, VersionVector
 
 BUNDLE_BEACON = 0x51  # radio format 1: beacon
 BUNDLE_SYNC = 0x52  # radio format 1: sync bundle, dictionary zdict.DICTIONARY_SHA256
+BUNDLE_PUSH = 0x53  # radio format 1: records pushed outside a session
 
 ITEM_PLAIN = 0
 ITEM_DEFLATED = 1
@@ -98,6 +104,38 @@ class SyncBundle:
     items: tuple[bytes, ...]  # encoded items (see ``BundleCodec``)
 
 
+@dataclass(frozen=True, slots=True)
+class Push:
+    records: tuple[bytes, ...]  # record wires, each checked by the receiver
+
+
+def encode_push(push: Push) -> bytes:
+    body = b"".join(_uvarint(len(w)) + w for w in push.records)
+    packed = deflate(body)
+    if len(packed) < len(body):
+        return bytes([BUNDLE_PUSH, FLAG_DEFLATED]) + packed
+    return bytes([BUNDLE_PUSH, 0]) + body
+
+
+def _decode_push(data: bytes) -> Push:
+    if len(data) < 2 or data[1] & ~FLAG_DEFLATED:
+        raise ProtocolError("bad push flags")
+    body = inflate(data[2:], MAX_BUNDLE_BYTES) if data[1] & FLAG_DEFLATED else data[2:]
+    records: list[bytes] = []
+    pos = 0
+    while pos < len(body):
+        if len(records) >= MAX_ITEMS_PER_BUNDLE:
+            raise ProtocolError("too many records in a push")
+        length, pos = _read_uvarint(body, pos)
+        if length == 0 or length > MAX_RECORD_BYTES or pos + length > len(body):
+            raise ProtocolError("truncated record in a push")
+        records.append(bytes(body[pos : pos + length]))
+        pos += length
+    if not records:
+        raise ProtocolError("empty push")
+    return Push(tuple(records))
+
+
 def beacon_for(have: VersionVector, streams: frozenset[Stream]) -> Beacon:
     return Beacon(streams, have.restrict(streams).digest()[:BEACON_DIGEST_BYTES])
 
@@ -115,12 +153,14 @@ def encode_bundle(bundle: SyncBundle) -> bytes:
     return bytes(out)
 
 
-def decode_bundle(data: bytes) -> Beacon | SyncBundle:
+def decode_bundle(data: bytes) -> Beacon | SyncBundle | Push:
     """Parse a radio message; a ``ProtocolError`` for anything else."""
     if len(data) > MAX_BUNDLE_BYTES:
         raise ProtocolError(f"radio message of {len(data)} bytes")
     if len(data) == BEACON_BYTES and data[0] == BUNDLE_BEACON:
         return Beacon(mask_to_streams(data[1]), bytes(data[2:]))
+    if data[:1] == bytes([BUNDLE_PUSH]):
+        return _decode_push(data)
     if len(data) < 2 or data[0] != BUNDLE_SYNC:
         raise ProtocolError("not a shelterkit radio message")
     items: list[bytes] = []

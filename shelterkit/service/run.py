@@ -269,6 +269,7 @@ def _power_monitor(
 def radio_link_settings(radio: RadioSettings) -> RadioLinkSettings:
     values = dataclasses.asdict(radio)
     values["streams"] = tuple(radio.streams)
+    values["uplinks"] = tuple(radio.uplinks)
     return RadioLinkSettings(**values)
 
 

@@ -196,7 +196,8 @@ class CitySimulation:
         assert site.node is not None
         peers = frozenset(self.sites[n].station for n in self.topology.neighbours(site.id))
         link = RadioLink(site.station, self.rng, profile=JP920_CS5MS, lora=LORA, config=ARQ)
-        site.engine = RadioSync(site.node, link, self.rng, peers=peers)
+        uplinks = [self.sites[n].station for n in self.topology.uplinks(site.id)]
+        site.engine = RadioSync(site.node, link, self.rng, peers=peers, uplinks=uplinks)
         site.grants.append([])
         self.net.engines[site.station] = site.engine
 

@@ -84,6 +84,18 @@ class Topology:
     def site(self, sid: str) -> Site:
         return next(s for s in self.sites if s.id == sid)
 
+    def uplinks(self, sid: str) -> list[str]:
+        """The planned neighbours of ``sid`` nearer city hall (best link first), then those
+        as near (a detour when every nearer one is off): where status goes."""
+        h = self.hops[sid]
+        loss = {(ln.a, ln.b): ln.loss for ln in self.links}
+        options = [
+            (self.hops[n] >= h, loss.get((sid, n), loss.get((n, sid), 1.0)), n)
+            for n in self.neighbours(sid)
+            if 0 <= self.hops[n] <= h
+        ]
+        return [n for _farther, _loss, n in sorted(options)]
+
     def neighbours(self, sid: str) -> list[str]:
         return sorted(
             {ln.b for ln in self.links if ln.a == sid} | {ln.a for ln in self.links if ln.b == sid}

@@ -150,3 +150,23 @@ def test_mutated_compact_records_attack() -> None:
                 assert record.wire in originals
                 accepted += 1
     assert decoded > 0 and accepted > 0  # mutations that spared the records still pass
+
+
+def test_push_round_trip_and_bad_pushes() -> None:
+    from shelterkit.radio.compact import BUNDLE_PUSH, Push, decode_bundle, encode_push
+    from tests.radio.harness import alert_record, status_record
+
+    wires = (alert_record(1).wire, status_record(3).wire)
+    data = encode_push(Push(wires))
+    assert data[0] == BUNDLE_PUSH
+    assert len(data) < sum(len(w) for w in wires)  # the preset dictionary helps
+    assert decode_bundle(data) == Push(wires)
+    for bad in (
+        bytes([BUNDLE_PUSH]),  # no flags
+        bytes([BUNDLE_PUSH, 0x40]) + data[2:],  # unknown flag
+        bytes([BUNDLE_PUSH, 0]),  # no record
+        bytes([BUNDLE_PUSH, 0, 50]) + b"x" * 10,  # truncated
+        data[:-3],  # damaged DEFLATE stream
+    ):
+        with pytest.raises(ProtocolError):
+            decode_bundle(bad)

@@ -198,3 +198,64 @@ def test_records_that_may_not_cross_a_radio_stay_behind() -> None:
         sign_record(who, 3, HLC + 2, public).wire,
     ]
     assert radio_safe(wires) == wires[:1]
+
+
+def routed(nodes: list[Node], spacing_m: float, *, seed: int) -> EmulatedRadio:
+    """``radio`` with the planned route of a chain: each station's uplink is the one
+    before it; the first (city hall) has none."""
+    net = radio(nodes, spacing_m, seed=seed)
+    for station, engine in net.engines.items():
+        net.engines[station] = RadioSync(
+            engine.node,
+            engine.link,
+            engine.rng,
+            beacon_idle_s=engine.beacon_idle_s,
+            uplinks=[station - 1] if station > 1 else [],
+        )
+    return net
+
+
+@pytest.mark.parametrize("seed", [1, 4])
+async def test_routed_chain_pushes_the_alert_out_and_status_up_only(
+    chain: list[Node], seed: int
+) -> None:
+    """With a route, the alert is flooded hop by hop within a minute (no summary rounds
+    needed), and a status of the second station goes up to city hall but not down the
+    chain: a status is not flooded to every shelter."""
+    hub, second, third, far = chain
+    net = routed(chain, 2_500.0, seed=seed)
+    await net.run(60.0)
+    warning = alert(CITY, 1, HLC + 100, "nasukarasuyama-2026-0001")
+    assert not (await hub.ingest([warning.wire])).rejected
+    status = await second.publish(StatusBody(shelter="S01", headcount=80, battery_pct=90))
+    started = net.now
+    got_alert: dict[int, float] = {}
+    for _ in range(600):
+        await net.run(net.now + 1.0)
+        for i, node in enumerate(chain):
+            if i not in got_alert and (await node.have()).head(CITY.public, Stream.ALERTS):
+                got_alert[i] = net.now - started
+        if len(got_alert) == 4 and (await hub.have()).head(second.identity.public, Stream.STATUS):
+            break
+    assert len(got_alert) == 4, got_alert
+    assert max(got_alert.values()) < 60.0, got_alert
+    assert (await hub.have()).head(second.identity.public, Stream.STATUS) == status.seq
+    await net.run(net.now + 600.0)  # ten more minutes: beacons and rounds change nothing
+    for node in (third, far):
+        assert (await node.have()).head(second.identity.public, Stream.STATUS) == 0
+    assert sum(e.counters.pushes_sent for e in net.engines.values()) >= 4
+    assert audit(net) > 0
+
+
+async def test_routed_settings_reach_the_engine(chain: list[Node]) -> None:
+    from shelterkit.config import RadioSettings
+    from shelterkit.links.radio import RadioLinkSettings, build_radio
+    from shelterkit.service.run import radio_link_settings
+
+    settings = radio_link_settings(RadioSettings(port="/dev/null", routed=True, uplinks=[3, 9]))
+    assert settings == RadioLinkSettings(port="/dev/null", routed=True, uplinks=(3, 9))
+    _driver, sync = build_radio(chain[1], settings, random.Random(1))
+    assert sync.uplinks == (3, 9)
+    assert Stream.STATUS not in sync.streams and Stream.ALERTS in sync.streams
+    _driver, plain = build_radio(chain[1], RadioLinkSettings(port="/dev/null"), random.Random(1))
+    assert plain.uplinks is None and Stream.STATUS in plain.streams

@@ -318,14 +318,21 @@ def _provision(args: argparse.Namespace) -> int:
 
 def _token(args: argparse.Namespace) -> int:
     from shelterkit.admin.tokens import mint_token
+    from shelterkit.model.keys import SEED_BYTES, Identity
     from shelterkit.paths import DataPaths
 
-    path = DataPaths(Path(args.data)).admin_token
+    paths = DataPaths(Path(args.data))
+    path = paths.admin_token
     try:
         secret = bytes.fromhex(path.read_text("ascii").strip())
+        seed = bytes.fromhex(paths.node_key.read_text("ascii").strip())
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"no admin secret at {path}: start the node or hub once first") from exc
-    print(mint_token(secret, time.time(), parse_duration(args.ttl)))
+        raise ConfigError(
+            f"no admin secret or node key in {args.data}: start the node or hub once first"
+        ) from exc
+    # The token names its node, so the staff TUI sends it to that node only (docs/tui.md).
+    node = Identity(seed).public if len(seed) == SEED_BYTES else b""
+    print(mint_token(secret, time.time(), parse_duration(args.ttl), node))
     return 0
 
 

@@ -217,7 +217,7 @@ async def run_demo(data: str | None, port: int) -> None:
         for service in services:
             await service.close()
         raise
-    token = mint_token(hub_service.secret, time.time())
+    token = mint_token(hub_service.secret, time.time(), node=hub_service.node.identity.public)
 
     async def announce() -> None:
         print(f"shelterkit demo: a city-hall hub and {len(SHELTERS)} shelters (data in {root})")

@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from shelterkit.admin.logring import LogRing
-from shelterkit.admin.tokens import check_token
+from shelterkit.admin.tokens import PROOF_NONCE_BYTES, check_token, proof_message
 from shelterkit.errors import InputError, ProtocolError, StorageError
 from shelterkit.model.hlc import wall_ms_of
 from shelterkit.portal.guard import RateLimiter
@@ -25,6 +25,7 @@ from shelterkit.service.node import Node
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/"
+PROOF_PATH = "/api/admin/proof"
 # Failed logins: 10 at once per address, then one more every 6 s (brute force is slow).
 AUTH_FAILURE_BURST = 10
 AUTH_FAILURE_INTERVAL_S = 6
@@ -50,12 +51,15 @@ def json_error(code: str, detail: str = "", status: int | None = None) -> web.Re
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if not request.path.startswith(API_PREFIX):
         return await handler(request)
+    if request.path == PROOF_PATH:
+        return await handler(request)  # asked before any token is sent
     client = request.remote or ""
     failures = request.app[FAILURES_KEY]
     header = request.headers.get("Authorization", "")
     token = header[7:].strip() if header.lower().startswith("bearer ") else ""
     try:
-        check_token(request.app[SECRET_KEY], token, time.time())
+        own_key = request.app[NODE_KEY].identity.public
+        check_token(request.app[SECRET_KEY], token, time.time(), own_key)
     except InputError as exc:
         wait = failures.take(client, time.monotonic())
         if wait > 0:
@@ -124,6 +128,18 @@ async def recent_log(request: web.Request) -> web.StreamResponse:
     )
 
 
+async def key_proof(request: web.Request) -> web.StreamResponse:
+    """``GET /api/admin/proof?nonce=<64 hex>``: this node's key and its signature over the
+    nonce (``tokens.proof_message``), so a staff client that found it on a LAN knows it
+    holds the key it advertises before sending it a token. Needs no token."""
+    text = request.query.get("nonce", "")
+    if len(text) != 2 * PROOF_NONCE_BYTES or any(c not in "0123456789abcdef" for c in text):
+        return json_error("invalid", f"nonce: {2 * PROOF_NONCE_BYTES} lowercase hex digits")
+    identity = request.app[NODE_KEY].identity
+    signature = identity.sign(proof_message(bytes.fromhex(text)))
+    return web.json_response({"node": identity.public.hex(), "signature": signature.hex()})
+
+
 def install_admin_api(
     app: web.Application, node: Node, secret: bytes, log_ring: LogRing | None = None
 ) -> None:
@@ -138,3 +154,4 @@ def install_admin_api(
     app.middlewares.append(auth_middleware)
     app.router.add_get("/api/status", status)
     app.router.add_get("/api/admin/log", recent_log)
+    app.router.add_get(PROOF_PATH, key_proof)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
@@ -27,6 +28,7 @@ from textual.reactive import reactive
 from textual.widgets import ContentSwitcher, Footer, Input, Select, Static
 from textual.widgets._footer import FooterKey
 
+from shelterkit.admin.tokens import PROOF_NONCE_BYTES, token_node
 from shelterkit.hub.service import HUB_SHELTER_ID
 from shelterkit.tui.client import Admin, AdminClient, AdminError, Refused, Unreachable
 from shelterkit.tui.formatting import age_text
@@ -63,7 +65,7 @@ POLL_INTERVAL_S = 3.0
 # A node on the LAN that refused the token is asked again only this often (each refusal
 # counts towards its failed-login limit, admin.api: 10 at once, then one per 6 s).
 LAN_REFUSED_RETRY_MS = 60_000
-LAN_REFUSALS = ("unauthorized", "expired", "rate_limited", "mismatch")
+LAN_REFUSALS = ("unauthorized", "expired", "rate_limited", "mismatch", "other")
 # Recent log lines kept for the node screen (the node keeps as many, admin.logring).
 MAX_LOG_LINES = 200
 # What a log line may hold (admin.logring sends less; anything else is not a node's log).
@@ -123,6 +125,8 @@ class StaffApp(App[None]):
         poll_interval_s: float = POLL_INTERVAL_S,
         lang: str = "ja",
         lan: LanSource | None = None,
+        token_node: str | None = None,
+        random_bytes: Callable[[int], bytes] = os.urandom,
     ) -> None:
         super().__init__()
         if not targets and lan is None:
@@ -134,6 +138,9 @@ class StaffApp(App[None]):
         self.target_index = 0
         self.client: Admin | None = client_factory(self.targets[0]) if self.targets else None
         self.lan = lan
+        self.token_node = token_node  # the node key prefix the staff token names, if any
+        self.random_bytes = random_bytes
+        self.lan_proven: set[tuple[str, str]] = set()  # (url, key) that proved the key
         self.lan_clients: dict[str, Admin] = {}  # by URL, one per node found
         self.lan_results: dict[str, dict[str, Any]] = {}  # what each one answered last
         self.role: str | None = None  # "hub" or "node", from the first answer
@@ -374,11 +381,20 @@ class StaffApp(App[None]):
             and self.now_ms() - int(last.get("asked_ms", 0)) < LAN_REFUSED_RETRY_MS
         ):
             return
+        if self.token_node is not None and not found.node.startswith(self.token_node):
+            # The token names another node: it would not open this one, so it is not sent.
+            self.lan_results[found.url] = {"admin": "other", "asked_ms": self.now_ms()}
+            return
         client = self.lan_clients.get(found.url)
         if client is None:
             client = self.lan_clients[found.url] = self.client_factory(found.url)
         result: dict[str, Any]
         try:
+            if (found.url, found.node) not in self.lan_proven:
+                # An advertisement is a claim: the token goes only to a node that has
+                # just signed a fresh nonce with the key it advertises.
+                await client.prove(found.node, self.random_bytes(PROOF_NONCE_BYTES))
+                self.lan_proven.add((found.url, found.node))
             info = await client.node()
             status = None
             if found.role == "node":
@@ -390,8 +406,7 @@ class StaffApp(App[None]):
         except Unreachable:
             result = {"admin": "unreachable"}
         except Refused as exc:
-            auth = exc.code in ("unauthorized", "expired", "rate_limited")
-            result = {"admin": exc.code if auth else "refused"}
+            result = {"admin": exc.code if exc.code in LAN_REFUSALS else "refused"}
         if found.url in self.lan_clients:  # still there
             self.lan_results[found.url] = {**result, "asked_ms": self.now_ms()}
 
@@ -559,4 +574,5 @@ def create_app(
         poll_interval_s=poll_interval_s,
         lang=lang,
         lan=lan,
+        token_node=token_node(token),
     )

@@ -12,7 +12,9 @@ from urllib.parse import quote
 
 import aiohttp
 
-from shelterkit.errors import LinkError
+from shelterkit.admin.tokens import proof_message
+from shelterkit.errors import LinkError, TrustError
+from shelterkit.model.keys import verify
 
 # One request may take this long before the node counts as unreachable (a slow radio
 # relay is not involved: the TUI talks to the node or hub over the LAN or loopback).
@@ -66,6 +68,7 @@ class Admin(Protocol):
     async def correct_person(self, person_id: str, fields: dict[str, Any]) -> dict[str, Any]: ...
     async def withdraw_consent(self, person_id: str) -> dict[str, Any]: ...
     async def recent_log(self, since: int) -> dict[str, Any]: ...
+    async def prove(self, node_hex: str, nonce: bytes) -> None: ...
     async def close(self) -> None: ...
 
 
@@ -106,6 +109,31 @@ class AdminClient:
         if not isinstance(data, dict):
             raise Refused("bad_answer", "the answer was not a JSON object", resp.status)
         return data
+
+    async def prove(self, node_hex: str, nonce: bytes) -> None:
+        """Have the far end sign ``nonce`` with its key; raise ``Refused("mismatch")``
+        unless that key is ``node_hex``. Asked without the token: a device that only claims
+        to be a node (a zeroconf advertisement is a claim) learns nothing from it."""
+        url = f"{self.url}api/admin/proof?nonce={nonce.hex()}"
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=self._timeout) as session,
+                session.get(url) as resp,
+            ):
+                data = await resp.json(content_type=None) if resp.status == 200 else None
+        except aiohttp.ClientError as exc:
+            raise Unreachable("unreachable", _why(exc)) from None
+        except TimeoutError:
+            raise Unreachable("unreachable", "no answer in time") from None
+        except ValueError:
+            data = None
+        try:
+            if not isinstance(data, dict):
+                raise TrustError("no proof of its key")
+            signature = bytes.fromhex(str(data.get("signature", "")))
+            verify(bytes.fromhex(node_hex), proof_message(nonce), signature)
+        except (TrustError, ValueError) as exc:
+            raise Refused("mismatch", f"not the advertised key: {exc}") from None
 
     async def status(self) -> dict[str, Any]:
         return await self._call("GET", "api/status")

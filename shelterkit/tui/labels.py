@@ -89,6 +89,7 @@ CATALOG: dict[str, tuple[str, str]] = {
     "lan.admin.rate_limited": ("✕ 待機中", "✕ slowed down"),
     "lan.admin.mismatch": ("✕ 名乗りと違う", "✕ not as advertised"),
     "lan.admin.refused": ("✕ 拒否", "✕ refused"),
+    "lan.admin.other": ("— 別の機器の鍵", "— token for another"),
     "lan.empty": (
         "まだ見つかりません。同じLANの機器を探しています（_shelterkit._tcp）。",
         "Nothing found yet. Looking for nodes on this LAN (_shelterkit._tcp).",

@@ -2,9 +2,10 @@
 
 Two namespaces joined by a veth pair: S01 runs in the first; S02 and ``shelterkit tui``
 (no URL, no hub: it browses ``_shelterkit._tcp``) in tmux in the second. S01 starts after
-the TUI and appears; its admin API accepts the token, so its row has the fleet's columns
-(the headcount and needs just sent); S02's refuses it and says so; S02 stops and its row
-goes. Enter opens S01's own node screen, with its recent log lines.
+the TUI and appears; it proves the key it advertises and its admin API accepts the token
+(which names S01, as `shelterkit token` makes them), so its row has the fleet's columns
+(the headcount and needs just sent); S02 is never sent the token and its row says whose it
+is; S02 stops and its row goes. Enter opens S01's own node screen, with its recent log lines.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pytest
 
 from shelterkit.admin.tokens import mint_token
 from shelterkit.paths import DataPaths, write_private_file
+from shelterkit.service.node import load_or_create_identity
 from tests.discovery.conftest import SHELTERKIT, Lan, NodeStarter, stop
 from tests.system import need_tool
 from tests.tui.test_tui_demo import Terminal
@@ -82,7 +84,9 @@ def staff_token(tmp_path: Path, shelter: str) -> str:
     path = DataPaths(tmp_path / f"{shelter}-data").admin_token
     path.parent.mkdir(parents=True, exist_ok=True)
     write_private_file(path, os.urandom(32).hex().encode() + b"\n")
-    return mint_token(bytes.fromhex(path.read_text().strip()), time.time())
+    # named after the node, as `shelterkit token` makes them
+    key = load_or_create_identity(DataPaths(tmp_path / f"{shelter}-data").node_key, os.urandom)
+    return mint_token(bytes.fromhex(path.read_text().strip()), time.time(), node=key.public)
 
 
 def test_tui_lists_lan_nodes_live(
@@ -96,7 +100,7 @@ def test_tui_lists_lan_nodes_live(
     terminal.start([SHELTERKIT, "tui", "--lang", "en"], env, (160, 30))
     terminal.wait_until(
         "S02 to be listed",
-        lambda s: re.search(rf"S02\s+{s02.key.hex()[:8]}\s+shelter\s+✕ token refused", s),
+        lambda s: re.search(rf"S02\s+{s02.key.hex()[:8]}\s+shelter\s+— token for another", s),
     )
     assert "S01" not in terminal.screen()
 
@@ -114,7 +118,7 @@ def test_tui_lists_lan_nodes_live(
     )
     screen = terminal.wait_until("S01 to appear with its headcount", row.search)
     print(f"S01 listed {time.monotonic() - started:.1f} s after it was started")
-    assert re.search(r"S02\s+\S+\s+shelter\s+✕ token refused", screen)
+    assert re.search(r"S02\s+\S+\s+shelter\s+— token for another", screen)
     assert "2 found" in screen
 
     stopped = time.monotonic()
@@ -135,6 +139,7 @@ def test_tui_lists_lan_nodes_live(
 
     # The TUI only looks: S02, which browsed beside it all along, found S01 and nothing else.
     assert re.findall(r"discovery: added (\S+)", s02.output()) == ["S01"], s02.output()
+    assert "credentials from" not in s02.output()  # the token for S01 never went to S02
     terminal.keys("q")  # quits, closing its mDNS sockets
     end = time.monotonic() + SHOW_DEADLINE_S
     while terminal.alive():

@@ -280,6 +280,17 @@ class FakeAdmin:
     def called(self, name: str) -> list[Any]:
         return [arg for n, arg in self.calls if n == name]
 
+    async def prove(self, node_hex: str, nonce: bytes) -> None:
+        """Signs with ``node_key`` (asked without the token, so a refusal of the token does
+        not apply; a silent node stays silent)."""
+        from shelterkit.tui.client import Refused, Unreachable
+
+        self.calls.append(("prove", node_hex))
+        if isinstance(self.error, Unreachable):
+            raise self.error
+        if node_hex != self.node_key:
+            raise Refused("mismatch", "not the advertised key")
+
     async def status(self) -> dict[str, Any]:
         shelter = "CITY" if self.role == "hub" else "S01"
         return await self._answer("status", None, {"shelter": shelter, "records": 1234})
@@ -424,7 +435,9 @@ LAN_NODES = [
 ]
 
 
-def fake_lan_app(lang: str = "ja") -> tuple[StaffApp, FakeLan, dict[str, FakeAdmin]]:
+def fake_lan_app(
+    lang: str = "ja", token: str = ""
+) -> tuple[StaffApp, FakeLan, dict[str, FakeAdmin]]:
     """The app on the LAN screen: S01 opens with the token, S02 refuses it, S05 is silent."""
     from shelterkit.tui.client import Refused, Unreachable
 
@@ -444,7 +457,13 @@ def fake_lan_app(lang: str = "ja") -> tuple[StaffApp, FakeLan, dict[str, FakeAdm
 
     lan = FakeLan(LAN_NODES)
     app = create_app(
-        [], client_factory=factory, now_ms=lambda: NOW_MS, poll_interval_s=3600, lang=lang, lan=lan
+        [],
+        token,
+        client_factory=factory,
+        now_ms=lambda: NOW_MS,
+        poll_interval_s=3600,
+        lang=lang,
+        lan=lan,
     )
     return app, lan, clients
 

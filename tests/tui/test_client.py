@@ -5,16 +5,19 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from shelterkit.admin.tokens import mint_token
+from shelterkit.admin.tokens import mint_token, token_node
 from shelterkit.model.kinds import PostBody
 from shelterkit.service.node import Node
 from shelterkit.service.run import peer_app
 from shelterkit.sync import Role
 from shelterkit.tui.client import AdminClient, Refused, Unreachable
 from tests.conftest import free_port
+from tests.helpers import identity
 
 SECRET = b"c" * 32
 
@@ -100,3 +103,58 @@ async def test_nobody_listening_is_unreachable() -> None:
             await client.status()
     finally:
         await client.close()
+
+
+async def test_a_token_that_names_its_node_opens_that_node_only(
+    server: TestServer, node: Node
+) -> None:
+    own = node.identity.public
+    named = mint_token(SECRET, time.time(), node=own)
+    assert token_node(named) == own.hex()[:16] and token_node(mint_token(SECRET, 0)) is None
+    other = mint_token(SECRET, time.time(), node=bytes(32))  # same secret, another node
+    renamed = named.rsplit(".", 1)[0] + "." + "0" * 16  # the name changed after minting
+    for token, opens in ((named, True), (other, False), (renamed, False)):
+        client = AdminClient(url(server), token)
+        try:
+            if opens:
+                assert (await client.node())["node"] == own.hex()
+            else:
+                with pytest.raises(Refused) as refused:
+                    await client.node()
+                assert refused.value.code == "unauthorized"
+        finally:
+            await client.close()
+
+
+async def test_the_node_proves_its_key_before_any_token_is_sent(
+    server: TestServer, node: Node
+) -> None:
+    client = AdminClient(url(server), "no token at all")  # the proof needs none
+    try:
+        await client.prove(node.identity.public.hex(), b"\x07" * 32)  # signs: no error
+        with pytest.raises(Refused) as refused:
+            await client.prove(identity("impostor").public.hex(), b"\x07" * 32)
+        assert refused.value.code == "mismatch"
+    finally:
+        await client.close()
+    async with aiohttp.ClientSession() as session:
+        for bad in ("", "zz" * 32, "ab" * 31, "AB" * 32, "ab" * 33):
+            async with session.get(url(server) + f"api/admin/proof?nonce={bad}") as resp:
+                assert resp.status == 400, bad
+                assert (await resp.json())["error"] == "invalid"
+
+
+async def test_proof_from_something_that_is_not_a_node_is_a_mismatch() -> None:
+    async def not_a_node(request: web.Request) -> web.Response:
+        return web.json_response({"node": "ab" * 32, "signature": "00" * 64})
+
+    app = web.Application()
+    app.router.add_get("/api/admin/proof", not_a_node)
+    async with TestServer(app) as srv:
+        client = AdminClient(str(srv.make_url("/")), "t")
+        try:
+            with pytest.raises(Refused) as refused:
+                await client.prove("ab" * 32, b"\x01" * 32)
+            assert refused.value.code == "mismatch"
+        finally:
+            await client.close()

@@ -85,6 +85,7 @@ async def test_nodes_appear_and_disappear_live() -> None:
         await settle(pilot)
         assert column(table, 0) == ["CITY", "S01", "S02", "S05", "S06"]
         assert "not as advertised" in row_of(table, "S06")[3]  # it answers with another key
+        assert not clients["http://10.0.0.16:8081/"].called("node")  # so no token went there
         lan.set([n for n in LAN_NODES if n.shelter != "S02"])  # S02 said goodbye
         await settle(pilot)
         assert column(table, 0) == ["CITY", "S01", "S05"]
@@ -138,5 +139,23 @@ async def test_a_node_that_refused_the_token_is_not_asked_at_every_refresh() -> 
             await pilot.press("r")
             await settle(pilot)
         assert len(clients["http://10.0.0.12:8081/"].called("node")) == 1  # S02, refused
-        assert len(clients["http://10.0.0.15:8081/"].called("node")) >= 5  # S05, no answer
+        silent = clients["http://10.0.0.15:8081/"]  # S05, no answer: asked every time for
+        assert len(silent.called("prove")) >= 5 and not silent.called("node")  # its key only
         assert len(clients["http://10.0.0.11:8081/"].called("node")) >= 5  # S01, answers
+
+
+async def test_a_token_that_names_its_node_goes_to_that_node_only() -> None:
+    from shelterkit.admin.tokens import mint_token
+
+    token = mint_token(b"s" * 32, NOW_MS / 1000, node=bytes.fromhex("a1" * 32))  # S01's
+    app, _, clients = fake_lan_app(lang="en", token=token)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        table = app.query_one("#lan-table", DataTable)
+        assert "opens" not in text_of(pilot, "#lan-summary")
+        for other in ("CITY", "S02", "S05"):
+            assert "token for another" in row_of(table, other)[3]
+        assert set(clients) == {"http://10.0.0.11:8081/"}  # nobody else was even asked
+        s01 = clients["http://10.0.0.11:8081/"]
+        assert s01.called("prove") == ["a1" * 32] and s01.called("node")
+        assert "ok" in row_of(table, "S01")[3]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -280,27 +281,18 @@ class Portal:
     def post_views(self, lang: str, category: str) -> list[dict[str, Any]]:
         labels = dict(self.category_labels(lang))
         wanted = CATEGORY_NAMES.get(category)
+        # this shelter's posts waiting for a first peer contact (newest first, marked), then
+        # the signed ones
+        posts = itertools.chain(
+            (
+                (item.body, item.wall_ms, True)
+                for item in reversed(self.node.pending)
+                if isinstance(item.body, PostBody)
+            ),
+            ((r.body, wall_ms_of(r.hlc), False) for r in visible_posts(self.node.heads)),
+        )
         out = []
-        # this shelter's posts waiting for a first peer contact, newest first, marked
-        for item in reversed(self.node.pending):
-            body = item.body
-            if not isinstance(body, PostBody):
-                continue
-            if wanted is not None and body.category is not wanted:
-                continue
-            out.append(
-                {
-                    "category": labels[CATEGORY_SLUGS[body.category]],
-                    "text": body.text,
-                    "author": body.author,
-                    "time": self.fmt_time(item.wall_ms, lang),
-                    "pending": True,
-                }
-            )
-            if len(out) >= MAX_BOARD_POSTS_SHOWN:
-                return out
-        for r in visible_posts(self.node.heads):
-            body = r.body
+        for body, wall_ms, pending in posts:
             assert isinstance(body, PostBody)
             if wanted is not None and body.category is not wanted:
                 continue
@@ -309,8 +301,8 @@ class Portal:
                     "category": labels[CATEGORY_SLUGS[body.category]],
                     "text": body.text,
                     "author": body.author,
-                    "time": self.fmt_time(wall_ms_of(r.hlc), lang),
-                    "pending": False,
+                    "time": self.fmt_time(wall_ms, lang),
+                    "pending": pending,
                 }
             )
             if len(out) >= MAX_BOARD_POSTS_SHOWN:

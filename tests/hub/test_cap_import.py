@@ -150,36 +150,12 @@ def sign_cap(xml: bytes, folder: Path) -> tuple[bytes, Path]:
     certificate's PEM file (for alerts dated now, which the committed corpus is not)."""
     import datetime
 
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-    from lxml import etree
-    from signxml import XMLSigner
+    from tests.alerts.make_signed_cap import city_signer, sign_xml
 
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "city test signer")])
     start = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=1)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + datetime.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
-    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    root = etree.fromstring(xml, etree.XMLParser(remove_blank_text=True))
-    signed = XMLSigner(signature_algorithm="ecdsa-sha256").sign(
-        root, key=key_pem, cert=cert_pem.decode()
-    )
+    cert_pem, key_pem = city_signer(start, 30)
     (folder / "city.pem").write_bytes(cert_pem)
-    return etree.tostring(signed, xml_declaration=True, encoding="UTF-8"), folder / "city.pem"
+    return sign_xml(xml, cert_pem, key_pem), folder / "city.pem"
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):

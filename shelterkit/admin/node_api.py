@@ -48,7 +48,6 @@ from shelterkit.errors import InputError, ProtocolError
 from shelterkit.model.anpi import (
     erase_code,
     format_code,
-    new_person,
     new_person_id,
     public_view,
 )
@@ -68,7 +67,7 @@ from shelterkit.model.kinds import (
 from shelterkit.model.names import query_keys
 from shelterkit.model.record import Record
 from shelterkit.model.text import check_text
-from shelterkit.portal.safety import registration_from_form
+from shelterkit.portal.safety import person_from_registration, registration_from_form
 from shelterkit.service.node import Node
 
 log = logging.getLogger(__name__)
@@ -439,26 +438,8 @@ def _registration(node: Node, data: dict[str, Any], person_id: str) -> PersonBod
     form["consent"] = "yes" if data.get("consent") is True else ""
     this_year = datetime.fromtimestamp(node.wall_ms() / 1000, tz=UTC).year
     reg = registration_from_form(form, this_year)
-    keys = node.config.node.authority_keys
-    if not keys and (reg.contact or not reg.consent):
-        raise InputError(
-            "needs_city_hall", "consent", "without city hall's key only a listed entry is possible"
-        )
-    return _validated(
-        new_person(
-            person_id=person_id,
-            family_name=reg.family_name,
-            given_name=reg.given_name,
-            reading=reg.reading,
-            age=reg.age,
-            birth_year=reg.birth_year,
-            home_district=reg.district,
-            contact=reg.contact,
-            shelter=node.config.shelter.id,
-            consent=reg.consent,
-            authority_key=bytes.fromhex(keys[0]) if keys else None,
-        )
-    )
+    shelter, keys = node.config.shelter.id, node.config.node.authority_keys
+    return _validated(person_from_registration(reg, person_id, shelter, keys))
 
 
 async def add_person(request: web.Request) -> web.StreamResponse:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -187,6 +188,30 @@ def registration_from_form(form: dict[str, str], this_year: int) -> Registration
     contact = check_text(form.get("contact", ""), "contact", max_chars=MAX_CONTACT_CHARS).strip()
     consent = form.get("consent", "") == "yes"
     return Registration(family, given, reading, age, year, district, contact, consent)
+
+
+def person_from_registration(
+    reg: Registration, person_id: str, shelter: str, authority_keys: Sequence[str]
+) -> PersonBody:
+    """The person record of a registration (portal and staff entry alike); contact details
+    are sealed to city hall's key, so without one only a consenting entry can be made."""
+    if not authority_keys and (reg.contact or not reg.consent):
+        raise InputError(
+            "needs_city_hall", "consent", "without city hall's key only a listed entry is possible"
+        )
+    return new_person(
+        person_id=person_id,
+        family_name=reg.family_name,
+        given_name=reg.given_name,
+        reading=reg.reading,
+        age=reg.age,
+        birth_year=reg.birth_year,
+        home_district=reg.district,
+        contact=reg.contact,
+        shelter=shelter,
+        consent=reg.consent,
+        authority_key=bytes.fromhex(authority_keys[0]) if authority_keys else None,
+    )
 
 
 # -- messages ------------------------------------------------------------------------------
@@ -376,24 +401,12 @@ async def safety_register(request: web.Request) -> web.StreamResponse:
         wall = node.wall_ms()
         this_year = datetime.fromtimestamp(wall / 1000, tz=portal.tz).year
         reg = registration_from_form(form, this_year)
-        keys = node.config.node.authority_keys
-        if not keys and (reg.contact or not reg.consent):
-            raise InputError("needs_city_hall", "consent")
+        person_id = new_person_id(os.urandom(8))
+        body = person_from_registration(
+            reg, person_id, node.config.shelter.id, node.config.node.authority_keys
+        )
         _take(guards.register, client, now)
         _take(guards.register_node, "*", now)
-        body = new_person(
-            person_id=new_person_id(os.urandom(8)),
-            family_name=reg.family_name,
-            given_name=reg.given_name,
-            reading=reg.reading,
-            age=reg.age,
-            birth_year=reg.birth_year,
-            home_district=reg.district,
-            contact=reg.contact,
-            shelter=node.config.shelter.id,
-            consent=reg.consent,
-            authority_key=bytes.fromhex(keys[0]) if keys else None,
-        )
     except InputError as exc:
         return _fail(request, "safety_register.html", exc, **_register_ctx(portal, lang, form))
     record = await node.publish(body)

@@ -15,11 +15,11 @@ import pytest
 ON_CI = os.environ.get("CI", "").lower() == "true"
 
 
-def unavailable(reason: str) -> None:
+def unavailable(reason: str, *, module: bool = False) -> None:
     """Skip outside CI; fail under CI, where every system test must run."""
     if ON_CI:
-        pytest.fail(f"CI must run this test, but {reason}")
-    pytest.skip(reason)
+        pytest.fail(f"CI must run this test, but {reason}", pytrace=False)
+    pytest.skip(reason, allow_module_level=module)
 
 
 def need_root(why: str = "network namespaces, nftables") -> None:

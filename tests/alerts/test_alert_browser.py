@@ -9,7 +9,6 @@ fail the test. Under CI=true a missing browser fails the test instead of skippin
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +23,7 @@ from shelterkit.portal.app import create_portal_app
 from shelterkit.service.node import Node
 from tests.alerts.corpus import NODE_NOW_MS, CitySigner, good, import_cap
 from tests.conftest import free_port, node_config
+from tests.system import unavailable
 
 pytestmark = pytest.mark.browser
 
@@ -44,10 +44,6 @@ PORTAL_START_DEADLINE_S = 30.0
 PAGE_TIMEOUT_MS = 15_000
 EXTREME = "/alerts/JP-09215-20270115-0001"
 MULTILINGUAL = "/alerts/JP-09215-20270115-0002"
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 @pytest.fixture(scope="module")
@@ -97,9 +93,7 @@ def portal_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
-        if _in_ci():
-            pytest.fail(f"{CHROMIUM} is missing (apt-get install chromium)")
-        pytest.skip(f"{CHROMIUM} is missing")
+        unavailable(f"{CHROMIUM} is missing (apt-get install chromium)")
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.client
-import os
 import random
 import shutil
 import signal
@@ -16,6 +15,8 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, sync_playwright
+
+from tests.system import unavailable
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT_DIR = REPO_ROOT / "test-artifacts" / "screenshots"
@@ -38,10 +39,6 @@ DEMO_ALERT_JA = "大雨警報"
 NODE_READY_DEADLINE_S = 30.0
 NODE_STOP_DEADLINE_S = 10.0
 PAGE_TIMEOUT_MS = 15_000
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 def _bindable(port: int) -> bool:
@@ -112,10 +109,7 @@ def node_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def browser() -> Iterator[Browser]:
     """One headless Chromium for the module; CI must have it, elsewhere it may be absent."""
     if shutil.which(CHROMIUM) is None:
-        reason = f"{CHROMIUM} not found (Debian package chromium)"
-        if _in_ci():
-            pytest.fail(reason)
-        pytest.skip(reason)
+        unavailable(f"{CHROMIUM} not found (Debian package chromium)")
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=30_000)
         try:

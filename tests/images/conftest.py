@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.provision.conftest import HUB_URL, INVENTORY, Provisioned
+from tests.system import unavailable
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGES = REPO / "images"
@@ -20,17 +21,14 @@ def need_tool(name: str) -> str:
     """The tool's path; a skip on a developer machine without it, a failure under CI."""
     path = shutil.which(name)
     if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{name} missing: scripts/bootstrap test installs it")
-        pytest.skip(f"{name} missing (scripts/bootstrap test installs it)")
+        unavailable(f"{name} is missing (scripts/bootstrap test installs it)")
+    assert path is not None
     return path
 
 
 def need_root() -> None:
     if os.geteuid() != 0:
-        if os.environ.get("CI") == "true":
-            pytest.fail("the first-boot test sets file owners and needs root")
-        pytest.skip("needs root to set file owners")
+        unavailable("the first-boot test sets file owners and needs root")
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ vanish as a USB unplug does, and starting it again brings them back under the sa
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,6 +20,7 @@ from shelterkit.model.record import sign_record
 from shelterkit.service.node import Node
 from tests.conftest import CITY, node_config
 from tests.helpers import alert
+from tests.system import unavailable
 
 try:
     from shelterkit.model.anpi import new_person
@@ -31,9 +31,7 @@ HLC = 1_800_000_000_000 << 16
 ALERTS = 40  # several batches and dozens of frames: long enough to cut in the middle
 
 if shutil.which("socat") is None:
-    if os.environ.get("CI") == "true":
-        raise RuntimeError("socat is required for the radio pty tests")
-    pytest.skip("socat is not installed", allow_module_level=True)
+    unavailable("socat is not installed", module=True)
 
 
 class PtyPair:

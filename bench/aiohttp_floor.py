@@ -1,8 +1,9 @@
-"""The floor under the portal: the least an aiohttp server on uvloop can do per request.
+"""The least an aiohttp server on uvloop can do per request, for comparison.
 
 Serves the same gzip bytes for ``/`` and an empty 204 for the probe path from one handler
-each, with no middleware, routing beyond a dictionary hit, or header work, so that
-``bench/portal.py`` can show how much of the node's per-request cost is aiohttp's own.
+each, with no middleware, routing beyond a dictionary hit, or header work: what any page
+answered through an aiohttp handler costs at the least, beside the node (whose front answers
+the probe and cached pages without one) in ``bench/portal.py``.
 
     python bench/aiohttp_floor.py PORT HOME_GZ_FILE PROBE_PATH
 """

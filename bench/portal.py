@@ -3,8 +3,10 @@
 Starts the demo city (hub and four shelters in one process; the portal measured is shelter
 S01's, showing the hub's alert, a notice and two posts), fetches the home page as a phone
 gets it (gzip) and the Android probe, then serves the same bytes from nginx (one worker) in
-the same run, and from a bare aiohttp server (``aiohttp_floor.py``: the least aiohttp itself
-costs per request, the floor under anything built on it). The server under test is pinned to
+the same run, and from a bare aiohttp server (``aiohttp_floor.py``: the least an aiohttp
+handler costs per request). The node's listener answers the probe and the cached home page
+in front of aiohttp (``shelterkit/portal/front.py``), so the floor shows what that front
+saves. The server under test is pinned to
 one CPU and wrk to another, everything on 127.0.0.1. Each cell runs several times,
 interleaved, and the fastest run is reported. Prints one table and whether the targets are
 met; exits 1 when a target is missed.

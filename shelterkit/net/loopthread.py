@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncGenerator, AsyncIterator, Coroutine
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -48,7 +48,7 @@ class LoopThread:
         """Run ``coro`` on the worker loop and return its result here."""
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
 
-    async def iterate(self, source: AsyncIterator[T]) -> AsyncIterator[T]:
+    async def iterate(self, source: AsyncIterator[T]) -> AsyncGenerator[T, None]:
         """Pull ``source`` (an async iterator of the worker loop) item by item."""
         try:
             while True:

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 from aiohttp import web
 from babel.dates import format_datetime
+from markupsafe import Markup
 from multidict import CIMultiDict
 
 from shelterkit.errors import InputError, StorageError
@@ -182,7 +183,7 @@ class Portal:
             .get_template(template)
             .render(
                 lang=lang,
-                css=jinja2.utils.markupsafe.Markup(self.css),
+                css=Markup(self.css),
                 shelter_name=self.shelter_name(lang),
                 address=s.address,
                 capacity=s.capacity,
@@ -194,16 +195,20 @@ class Portal:
         return html.encode()
 
     def cached(self, key: tuple[str, ...], build: Callable[[], bytes]) -> CachedPage:
-        generation = self.node.generation
-        page = self._cache.get(key)
-        if page is None or page.generation != generation:
+        page = self.fresh(key)
+        if page is None:
             raw = build()
             etag = '"' + hashlib.blake2b(raw, digest_size=12).hexdigest() + '"'
-            page = CachedPage(generation, raw, _gzip(raw, 9), etag)
+            page = CachedPage(self.node.generation, raw, _gzip(raw, 9), etag)
             if len(self._cache) >= MAX_CACHED_PAGES:
                 self._cache.clear()
             self._cache[key] = page
         return page
+
+    def fresh(self, key: tuple[str, ...]) -> CachedPage | None:
+        """The cached page under ``key`` if it is of the node's current state."""
+        page = self._cache.get(key)
+        return page if page is not None and page.generation == self.node.generation else None
 
     def localise(self, d: dict[str, str], lang: str) -> str:
         if not d:
@@ -396,7 +401,7 @@ def error_message(code: str, lang: str, field: str = "") -> tuple[str, str]:
 
 def _lang_of(request: web.Request) -> str:
     portal = request.app[PORTAL_KEY]
-    lang = request.get(LANG_KEY)
+    lang: str | None = request.get(LANG_KEY)
     if lang is not None:
         return lang
     return negotiate(
@@ -521,6 +526,14 @@ async def probe(request: web.Request) -> web.StreamResponse:
     return probe_response(portal, request[CLIENT_KEY], captive.PROBES[request.path])
 
 
+def home_key(app: web.Application, lang: str, accepted: bool) -> tuple[str, ...]:
+    """The page-cache key of home (and welcome) in ``lang``; portal/front.py serves the
+    cached page under the same key."""
+    from shelterkit.portal.feeds import alerts_epoch  # changes when an alert expires
+
+    return ("home", lang, "a" if accepted else "w", alerts_epoch(app))
+
+
 async def home(request: web.Request) -> web.StreamResponse:
     portal = request.app[PORTAL_KEY]
     lang = _lang_of(request)
@@ -539,10 +552,7 @@ async def home(request: web.Request) -> web.StreamResponse:
             notices=portal.notice_views(lang),
         )
 
-    from shelterkit.portal.feeds import alerts_epoch  # changes when an alert expires
-
-    key = ("home", lang, "a" if accepted else "w", alerts_epoch(request.app))
-    page = portal.cached(key, build)
+    page = portal.cached(home_key(request.app, lang, accepted), build)
     return _html(request, page.raw, etag=page.etag, gz=page.gz)
 
 

@@ -34,6 +34,7 @@ from shelterkit.net.backhaul import BackhaulMonitor
 from shelterkit.net.clients import active_leases, read_lease_file
 from shelterkit.paths import DataPaths, write_private_file
 from shelterkit.portal.app import create_portal_app
+from shelterkit.portal.front import FrontSite, portal_front
 from shelterkit.power.ina219 import open_bus, read_ups_hat
 from shelterkit.power.monitor import PowerMonitor
 from shelterkit.power.policy import PowerPlan
@@ -75,11 +76,18 @@ def load_or_create_secret(path: Path) -> bytes:
         raise StorageError(f"{path} is unreadable") from exc
 
 
-async def serve(app: web.Application, listen: str) -> web.AppRunner:
+async def serve(app: web.Application, listen: str, front: bool = False) -> web.AppRunner:
+    """Listen on ``listen``; with ``front``, a portal's probes are answered in front of
+    aiohttp (portal/front.py)."""
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_S)
     await runner.setup()
     host, port = split_listen(listen)
-    site = web.TCPSite(runner, host, port, backlog=1024, reuse_address=True)
+    site: web.BaseSite
+    if front:
+        assert runner.server is not None  # set up above
+        site = FrontSite(runner, portal_front(app, runner.server), host, port, backlog=1024)
+    else:
+        site = web.TCPSite(runner, host, port, backlog=1024, reuse_address=True)
     try:
         await site.start()
     except OSError as exc:
@@ -171,7 +179,7 @@ async def start_node(
     service = Service(node, secret, SyncScheduler(node, Role.NODE, config.node.sync_interval_s))
     service.log_ring.attach()
     try:
-        service.runners.append(await serve(create_portal_app(node), config.node.listen))
+        service.runners.append(await serve(create_portal_app(node), config.node.listen, front=True))
         service.urls["portal"] = service_url(config.node.listen)
         app = peer_app(node, secret, Role.NODE, service.log_ring)
         if extra is not None:

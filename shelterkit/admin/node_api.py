@@ -44,14 +44,14 @@ from typing import Any
 from aiohttp import web
 
 from shelterkit.admin.api import NODE_KEY, read_json
-from shelterkit.errors import InputError, ProtocolError
+from shelterkit.errors import InputError
 from shelterkit.model.anpi import (
     erase_code,
     format_code,
     new_person_id,
     public_view,
 )
-from shelterkit.model.fields import body_from_wire, body_to_wire
+from shelterkit.model.fields import checked_body
 from shelterkit.model.fold import is_hidden
 from shelterkit.model.hlc import wall_ms_of
 from shelterkit.model.kinds import (
@@ -86,14 +86,6 @@ MAX_COUNT = 100_000
 # Safety search: results per query and query length, as on the portal (portal.safety).
 MAX_ANPI_RESULTS = 20
 MAX_ANPI_QUERY_CHARS = 60
-
-
-def _validated(body: Any) -> Any:
-    """Round-trip a body through its wire form: every field checked as a peer would."""
-    try:
-        return body_from_wire(type(body), body_to_wire(body))
-    except ProtocolError as exc:
-        raise InputError("invalid", detail=str(exc)) from None
 
 
 def _lang_map(value: Any, field: str, *, required: bool = False) -> dict[str, str]:
@@ -236,7 +228,7 @@ async def _moderate(request: web.Request, action: ModerationAction) -> web.Strea
     if target.origin != node.identity.public:
         raise InputError("forbidden", "post_id", "only this shelter's own posts can be moderated")
     reason = _reason(await read_json(request))
-    body = _validated(ModerationBody(target=post_id, action=action, reason=reason))
+    body = checked_body(ModerationBody(target=post_id, action=action, reason=reason))
     record = await node.publish(body)
     log.info(
         "staff at %s: %s post %s (%s)", request.remote, action.name.lower(), post_id.hex(), reason
@@ -288,7 +280,7 @@ async def post_notice(request: web.Request) -> web.StreamResponse:
     node = _node(request)
     data = await read_json(request)
     now = node.wall_ms()
-    body = _validated(
+    body = checked_body(
         NoticeBody(
             notice_id=f"n{now}",
             title=_lang_map(data.get("title"), "title", required=True),
@@ -381,7 +373,7 @@ async def post_status(request: web.Request) -> web.StreamResponse:
     fields: dict[str, Any] = {f: _count(data, f, getattr(prev, f)) for f in COUNT_FIELDS}
     for name in NEED_FIELDS:
         fields[f"need_{name}"] = _need(needs.get(name), name, getattr(prev, f"need_{name}"))
-    body = _validated(
+    body = checked_body(
         dataclasses.replace(
             prev,
             shelter=node.config.shelter.id,
@@ -439,7 +431,7 @@ def _registration(node: Node, data: dict[str, Any], person_id: str) -> PersonBod
     this_year = datetime.fromtimestamp(node.wall_ms() / 1000, tz=UTC).year
     reg = registration_from_form(form, this_year)
     shelter, keys = node.config.shelter.id, node.config.node.authority_keys
-    return _validated(person_from_registration(reg, person_id, shelter, keys))
+    return checked_body(person_from_registration(reg, person_id, shelter, keys))
 
 
 async def add_person(request: web.Request) -> web.StreamResponse:

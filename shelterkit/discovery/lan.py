@@ -81,7 +81,7 @@ AddressSource = Callable[[], Awaitable[list[LocalAddress]]]
 
 async def interface_addresses() -> list[LocalAddress]:
     """The IPv4 addresses of the interfaces that are up, from one netlink dump."""
-    from pyroute2 import AsyncIPRoute  # type: ignore[import-untyped]
+    from pyroute2 import AsyncIPRoute
 
     async def dump() -> list[LocalAddress]:
         async with asyncio.timeout(NETLINK_TIMEOUT_S), AsyncIPRoute() as ipr:

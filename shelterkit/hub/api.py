@@ -10,11 +10,11 @@ from aiohttp import web
 
 from shelterkit.admin.api import read_json
 from shelterkit.cap import MAX_CAP_BYTES
-from shelterkit.errors import InputError, ProtocolError
+from shelterkit.errors import InputError
 from shelterkit.hub.pfif import MAX_PFIF_BYTES, export_pfif, import_pfif
 from shelterkit.hub.reports import shelter_statuses, status_csv, status_json
 from shelterkit.hub.service import Hub
-from shelterkit.model.fields import body_from_wire, body_to_wire
+from shelterkit.model.fields import checked_body
 from shelterkit.model.kinds import (
     AlertBody,
     Certainty,
@@ -60,14 +60,6 @@ def _enum(cls: Any, value: Any, field: str, default: Any) -> Any:
         raise InputError("invalid", field, f"{field}: one of {names}") from None
 
 
-def validated(body: Any) -> Any:
-    """Round-trip a body through its wire form: every field checked as a peer would."""
-    try:
-        return body_from_wire(type(body), body_to_wire(body))
-    except ProtocolError as exc:
-        raise InputError("invalid", detail=str(exc)) from None
-
-
 def alert_from_json(data: dict[str, Any], now_ms: int, authority_hex: str) -> AlertBody:
     ttl = data.get("expires_in_s", DEFAULT_ALERT_TTL_S)
     if not isinstance(ttl, int) or isinstance(ttl, bool) or not 60 <= ttl <= MAX_ALERT_TTL_S:
@@ -90,7 +82,7 @@ def alert_from_json(data: dict[str, Any], now_ms: int, authority_hex: str) -> Al
         sender_name=str(data.get("sender_name", "")),
         targets=tuple(targets),
     )
-    return validated(body)
+    return checked_body(body)
 
 
 def record_json(record: Record) -> dict[str, Any]:
@@ -115,7 +107,7 @@ async def post_notice(request: web.Request) -> web.StreamResponse:
     hub = request.app[HUB_KEY]
     data = await read_json(request)
     now = hub.node.wall_ms()
-    body = validated(
+    body = checked_body(
         NoticeBody(
             notice_id=str(data.get("notice_id") or f"n{now}"),
             title=_lang_map(data.get("title"), "title", required=True),

@@ -208,3 +208,12 @@ def body_from_wire(cls: type[B], raw: Any) -> B:
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise ProtocolError(f"{cls.__name__}: missing field {f.name}")
     return cls(**kwargs)
+
+
+def checked_body(body: B) -> B:
+    """``body`` round-tripped through its wire form, every field checked as a peer would
+    check it; ``InputError`` says what is wrong (for bodies built from staff input)."""
+    try:
+        return body_from_wire(type(body), body_to_wire(body))
+    except ProtocolError as exc:
+        raise InputError("invalid", detail=str(exc)) from None

@@ -42,7 +42,7 @@ class Backoff:
 
     def next_wait(self, rng: random.Random) -> float:
         self.failures += 1
-        ceiling = min(self.max_s, self.first_s * 2 ** (self.failures - 1))
+        ceiling = min(self.max_s, self.first_s * 2.0 ** (self.failures - 1))
         return ceiling / 2 + rng.random() * ceiling / 2
 
     def reset(self) -> None:

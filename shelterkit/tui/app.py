@@ -29,7 +29,7 @@ from textual.widgets import ContentSwitcher, Footer, Input, Select, Static
 from textual.widgets._footer import FooterKey
 
 from shelterkit.admin.tokens import PROOF_NONCE_BYTES, token_node
-from shelterkit.hub.service import HUB_SHELTER_ID
+from shelterkit.model.trust import HUB_SHELTER_ID
 from shelterkit.tui.client import Admin, AdminClient, AdminError, Refused, Unreachable
 from shelterkit.tui.formatting import age_text
 from shelterkit.tui.labels import label, other_language

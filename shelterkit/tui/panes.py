@@ -20,7 +20,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Button, DataTable, Input, Select, Static
 
-from shelterkit.hub.service import HUB_SHELTER_ID
+from shelterkit.model.trust import HUB_SHELTER_ID
 from shelterkit.tui.dialogs import ConfirmDialog, NoticeDialog, PersonDialog, ReasonDialog
 from shelterkit.tui.formatting import (
     NEED_LEVELS,

@@ -40,7 +40,7 @@ from shelterkit.model.redaction import Target
 from shelterkit.model.trust import TrustPolicy
 from shelterkit.model.wallclock import WallClock
 from shelterkit.paths import DataPaths, write_private_file
-from shelterkit.storage.store import PendingOwn, Store
+from shelterkit.storage.store import AppendResult, PendingOwn, Store
 from shelterkit.sync import PeerSummarized, VersionVector, accept_batch
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,7 @@ PERSON_SWEEP_S = 600.0
 
 # Peers whose last contact is remembered (a city has tens of shelters).
 MAX_PEER_CONTACTS = 1024
+MAX_EQUIVOCATIONS_REMEMBERED = 1024
 # A node that only finds peers by zeroconf waits at most this long for one after a start
 # (a browse answers within seconds); one with configured peers waits
 # ``[node] first_contact_wait_s`` (docs/durability.md).
@@ -157,6 +158,9 @@ class Node:
         # Board posts acknowledged during that wait, not signed yet (oldest first).
         self.pending: list[PendingOwn] = []
         self._signing_pending = asyncio.Lock()
+        # Equivocations seen, (origin, seq): each is counted and logged once, not every
+        # sync round that offers the same other record again.
+        self._equivocations: set[tuple[bytes, int]] = set()
 
     @classmethod
     async def open(
@@ -387,6 +391,7 @@ class Node:
         if not result.accepted and not result.placeholders:
             return ()
         results = await self.store.append_records(result.accepted, now, result.placeholders)
+        await self._note_equivocations(results, now)
         if result.placeholders:
             self._vector = None
             self.changes += 1
@@ -398,6 +403,20 @@ class Node:
         if stored or result.placeholders:  # placeholders are news for other peers too
             await self._notify()
         return stored
+
+    async def _note_equivocations(self, results: Sequence[AppendResult], now: int) -> None:
+        """A second record at a number its signer already used (a restored card, or a
+        stolen key) is not stored; it is counted with the origin's rejections, which staff
+        see, and logged, once per (origin, number)."""
+        for r in results:
+            origin, seq = r.record.origin, r.record.seq
+            if not r.conflict or (origin, seq) in self._equivocations:
+                continue
+            if len(self._equivocations) >= MAX_EQUIVOCATIONS_REMEMBERED:
+                self._equivocations.clear()
+            self._equivocations.add((origin, seq))
+            await self.store.note_rejection(origin, f"equivocation at seq {seq}", now)
+            log.warning("equivocation by %s at seq %d", short_id(origin), seq)
 
     def _fold_in(self, records: Iterable[Record]) -> None:
         changed = False
@@ -547,9 +566,7 @@ class Node:
             accepted.append(record)
         results = await self.store.append_records(accepted, now) if accepted else []
         stored = tuple(r.record for r in results if r.stored)
-        for r in results:
-            if r.conflict:
-                log.warning("equivocation by %s at seq %d", short_id(r.record.origin), r.record.seq)
+        await self._note_equivocations(results, now)
         self._fold_in(stored)
         if stored:
             await self._notify()

@@ -166,7 +166,9 @@ def fold(text: str) -> str:
     text = "".join(VARIANT_KANJI.get(c, c) for c in text)
     text = jaconv.hira2kata(text)
     text = "".join(c for c in text if _keep(c) or c in _LONG_MARKS or c == _ITERATION_MARK)
-    text = _lengthen(text).translate(_SMALL_KANA)
+    # small kana first: a small ォ after the オ row is lengthened like a full-size one, so
+    # that folding twice changes nothing (ォォ → オウ, never オオ)
+    text = _lengthen(text.translate(_SMALL_KANA))
     return text[:MAX_KEY_CHARS]
 
 

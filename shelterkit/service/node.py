@@ -285,10 +285,11 @@ class Node:
         return stream in self._awaiting_contact
 
     def contact_report(self) -> dict[str, Any]:
-        """For health: which streams still wait for a first contact, and how long at most."""
+        """For health: which streams still wait for a first contact, how long at most, and
+        how many acknowledged records wait to be signed."""
         waiting = sorted(s.name.lower() for s in Stream if self.awaiting_contact(s))
         left = max(0.0, self._contact_deadline - self._monotonic()) if waiting else 0.0
-        return {"waiting": waiting, "left_s": round(left, 1)}
+        return {"waiting": waiting, "left_s": round(left, 1), "queued": len(self.pending)}
 
     async def learn_own_heads(self, event: PeerSummarized) -> None:
         """A peer's summary is in: never sign at or below its heads for our keys (a moved
@@ -410,7 +411,10 @@ class Node:
                 # after the lock: the redaction is an own record too (``publish_as``);
                 # a crash before it leaves the work to the next sweep
                 reason = RedactReason.DELETED if record.body.deleted else RedactReason.SUPERSEDED
-                await self.redact_superseded(reason=reason, person_id=record.body.person_id)
+                try:
+                    await self.redact_superseded(reason=reason, person_id=record.body.person_id)
+                except StorageError as exc:  # signed and stored; the wipe can wait
+                    log.warning("superseded registration left to the next sweep: %s", exc)
         return signed
 
     async def sign_pending_when_due(self) -> None:

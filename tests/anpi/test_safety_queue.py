@@ -105,6 +105,7 @@ async def test_a_registration_during_the_wait_is_queued_found_and_signed_after_t
         found = await node.search_persons(query_keys("山田"), 10)
         assert [(p.person_id, waiting) for p, waiting in found] == [("p1", True)]
         assert await node.store.count() == 0  # nothing signed before the first contact
+        assert node.contact_report()["queued"] == 1  # health tells staff
     finally:
         await node.close()  # as a SIGKILL would leave it: on disk, unsigned
     node = await open_waiting(data)

@@ -71,7 +71,7 @@ async def test_a_node_without_peers_signs_at_once(tmp_path: Path) -> None:
         started = time.monotonic()
         record = await node.publish(PostBody(text="no peers"))
         assert record.seq == 1 and time.monotonic() - started < 1.0
-        assert node.contact_report() == {"waiting": [], "left_s": 0.0}
+        assert node.contact_report() == {"waiting": [], "left_s": 0.0, "queued": 0}
     finally:
         await node.close()
 

@@ -332,16 +332,8 @@ async def withdraw_notice(request: web.Request) -> web.StreamResponse:
 
 
 def _current_status(node: Node) -> tuple[StatusBody | None, int | None]:
-    """This node's latest status and its time: a queued one if staff entered it while
-    the node waited for its first contact, else the signed head."""
-    for item in reversed(node.pending):
-        if isinstance(item.body, StatusBody):
-            return item.body, item.wall_ms
-    record = node.heads.get(b"S" + node.identity.public)
-    body = record.body if record is not None else None
-    if record is None or not isinstance(body, StatusBody):
-        return None, None
-    return body, wall_ms_of(record.hlc)
+    current = node.own_status()
+    return current if current is not None else (None, None)
 
 
 def status_json(body: StatusBody | None) -> dict[str, Any]:
@@ -486,19 +478,14 @@ async def add_person(request: web.Request) -> web.StreamResponse:
 async def _own_person(node: Node, person_id: str) -> PersonBody:
     """The current state of a registration this node made: queued, or signed."""
     queued = node.pending_person(person_id)
-    if queued is not None:
-        body = queued.body
-    else:
-        record = await node.store.get_person(person_id)
-        body = record.body if record is not None else None
-        if record is not None and record.origin != node.identity.public:
-            raise InputError(
-                "forbidden",
-                "person_id",
-                "only the shelter that entered a registration can change it",
-            )
+    record = None if queued is not None else await node.store.get_person(person_id)
+    body = queued.body if queued is not None else record.body if record is not None else None
     if not isinstance(body, PersonBody) or body.deleted:
         raise InputError("not_found", "person_id", "no such registration")
+    if record is not None and record.origin != node.identity.public:
+        raise InputError(
+            "forbidden", "person_id", "only the shelter that entered a registration can change it"
+        )
     return body
 
 

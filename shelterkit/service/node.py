@@ -39,6 +39,7 @@ from shelterkit.model.kinds import (
     PersonBody,
     RedactBody,
     RedactReason,
+    StatusBody,
     Stream,
 )
 from shelterkit.model.names import NameQuery, matches, search_terms
@@ -83,7 +84,7 @@ MAX_PEER_CONTACTS = 1024
 # (a browse answers within seconds); one with configured peers waits
 # ``[node] first_contact_wait_s`` (docs/durability.md).
 DISCOVERY_CONTACT_WAIT_S = 15.0
-# An own record that is not queued (``publish``: the status reporter, sweeps, redactions)
+# An own record that is not queued (``publish``: the registration sweep, redactions)
 # waits at most this long for the first contact before it fails with "try again". What
 # phones and staff make does not wait: it is queued durably (``publish_or_queue``).
 PUBLISH_CONTACT_WAIT_S = 10.0
@@ -164,6 +165,7 @@ class Node:
         # Own records acknowledged during that wait, not signed yet (oldest first), the
         # newest of them per person, and search terms of those (by queue number).
         self.pending: list[PendingOwn] = []
+        self._pending_ns: set[int] = set()
         self._pending_people: dict[str, PendingOwn] = {}
         self._pending_terms: dict[int, tuple[str, ...]] = {}
         self._signing_pending = asyncio.Lock()
@@ -317,7 +319,7 @@ class Node:
                 return await self.publish_person(body)
             return await self.publish(body)
         item = await self.store.queue_own(self.identity.public, body, self.wall_ms())
-        self._set_pending([*self.pending, item])
+        self._add_pending(item)
         log.info(
             "%s queued until a peer has answered (%d waiting)",
             body.KIND.name.lower(),
@@ -326,13 +328,36 @@ class Node:
         return item
 
     def _set_pending(self, items: list[PendingOwn]) -> None:
+        """Take the queue as the store holds it (at start, after signing or dropping)."""
         self.pending = items
+        self._pending_ns = {item.n for item in items}
         self._pending_people = {
             item.body.person_id: item for item in items if isinstance(item.body, PersonBody)
         }
         live = {item.n for item in self._pending_people.values()}
         self._pending_terms = {n: t for n, t in self._pending_terms.items() if n in live}
         self.generation += 1
+
+    def _add_pending(self, item: PendingOwn) -> None:
+        """One newly queued record; a reload of the queue since its commit may hold it."""
+        if item.n in self._pending_ns:
+            return
+        self.pending.append(item)
+        self._pending_ns.add(item.n)
+        if isinstance(item.body, PersonBody):
+            self._pending_people[item.body.person_id] = item
+        self.generation += 1
+
+    def own_status(self) -> tuple[StatusBody, int] | None:
+        """This node's latest status and its time (ms): one staff entered during the
+        first-contact wait (queued), else the signed head."""
+        for item in reversed(self.pending):
+            if isinstance(item.body, StatusBody):
+                return item.body, item.wall_ms
+        record = self.heads.get(b"S" + self.identity.public)
+        if record is None or not isinstance(record.body, StatusBody):
+            return None
+        return record.body, wall_ms_of(record.hlc)
 
     def pending_person(self, person_id: str) -> PendingOwn | None:
         """The newest queued record of a person (registration, correction or deletion)."""

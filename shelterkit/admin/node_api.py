@@ -2,7 +2,10 @@
 
 Mounted on the peer/staff listener next to ``admin.api`` (which authenticates every
 ``/api/`` request). Every staff action becomes a record signed by this node and stored
-durably before the answer is sent, so it replicates like everything else:
+durably before the answer is sent (201), so it replicates like everything else; while the
+node waits for its first peer contact after a start, the record is stored durably as
+pending and signed once a peer has answered, and the answer is 202 with
+``{"queued": true, "pending": n}`` (``Node.publish_or_queue``, docs/durability.md):
 
 - who: the signing node, i.e. this shelter's staff. Tokens are per node, not per person,
   and no staff names go into records (they would travel city-wide and be kept forever).
@@ -48,8 +51,8 @@ from shelterkit.errors import InputError
 from shelterkit.model.anpi import (
     erase_code,
     format_code,
+    listing_of,
     new_person_id,
-    public_view,
 )
 from shelterkit.model.fields import checked_body
 from shelterkit.model.fold import is_hidden
@@ -69,6 +72,7 @@ from shelterkit.model.record import Record
 from shelterkit.model.text import check_text
 from shelterkit.portal.safety import person_from_registration, registration_from_form
 from shelterkit.service.node import Node
+from shelterkit.storage.store import PendingOwn
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +116,15 @@ def _reason(data: dict[str, Any]) -> str:
 
 def _record_ref(record: Record) -> dict[str, Any]:
     return {"id": record.id.hex(), "seq": record.seq, "time_ms": wall_ms_of(record.hlc)}
+
+
+def _stored(stored: Record | PendingOwn, **fields: Any) -> web.Response:
+    """The answer to a staff action: 201 with the signed record, or, while the node waits
+    for its first peer contact, 202 with the queue number of the stored, unsigned one."""
+    if isinstance(stored, PendingOwn):
+        ref = {"pending": stored.n, "queued": True, "time_ms": stored.wall_ms}
+        return web.json_response({**ref, **fields}, status=202)
+    return web.json_response({**_record_ref(stored), **fields}, status=201)
 
 
 def _node(request: web.Request) -> Node:
@@ -229,13 +242,14 @@ async def _moderate(request: web.Request, action: ModerationAction) -> web.Strea
         raise InputError("forbidden", "post_id", "only this shelter's own posts can be moderated")
     reason = _reason(await read_json(request))
     body = checked_body(ModerationBody(target=post_id, action=action, reason=reason))
-    record = await node.publish(body)
+    stored = await node.publish_or_queue(body)
     log.info(
         "staff at %s: %s post %s (%s)", request.remote, action.name.lower(), post_id.hex(), reason
     )
-    return web.json_response(
-        {**_record_ref(record), "hidden": is_hidden(node.heads, post_id)}, status=201
-    )
+    hidden = is_hidden(node.heads, post_id)
+    if isinstance(stored, PendingOwn):  # what it will be once signed
+        hidden = action is ModerationAction.HIDE
+    return _stored(stored, hidden=hidden)
 
 
 async def hide_post(request: web.Request) -> web.StreamResponse:
@@ -288,9 +302,9 @@ async def post_notice(request: web.Request) -> web.StreamResponse:
             shelter=node.config.shelter.id,
         )
     )
-    record = await node.publish(body)
+    stored = await node.publish_or_queue(body)
     log.info("staff at %s: notice %s issued", request.remote, body.notice_id)
-    return web.json_response({**_record_ref(record), "notice_id": body.notice_id}, status=201)
+    return _stored(stored, notice_id=body.notice_id)
 
 
 async def withdraw_notice(request: web.Request) -> web.StreamResponse:
@@ -304,15 +318,14 @@ async def withdraw_notice(request: web.Request) -> web.StreamResponse:
         raise InputError("not_found", "notice_id", "no such notice of this shelter")
     body = current.body
     assert isinstance(body, NoticeBody)
-    record = await node.publish(dataclasses.replace(body, withdrawn=True))
+    stored = await node.publish_or_queue(dataclasses.replace(body, withdrawn=True))
     log.info("staff at %s: notice %s withdrawn", request.remote, notice_id)
-    return web.json_response(_record_ref(record), status=201)
+    return _stored(stored)
 
 
-def _current_status(node: Node) -> tuple[StatusBody | None, Record | None]:
-    record = node.heads.get(b"S" + node.identity.public)
-    body = record.body if record is not None else None
-    return (body, record) if isinstance(body, StatusBody) else (None, None)
+def _current_status(node: Node) -> tuple[StatusBody | None, int | None]:
+    current = node.own_status()
+    return current if current is not None else (None, None)
 
 
 def status_json(body: StatusBody | None) -> dict[str, Any]:
@@ -330,12 +343,12 @@ def status_json(body: StatusBody | None) -> dict[str, Any]:
 
 async def get_status(request: web.Request) -> web.StreamResponse:
     node = _node(request)
-    body, record = _current_status(node)
+    body, time_ms = _current_status(node)
     return web.json_response(
         {
             "shelter": node.config.shelter.id,
             "status": status_json(body) if body is not None else None,
-            "time_ms": wall_ms_of(record.hlc) if record is not None else None,
+            "time_ms": time_ms,
         }
     )
 
@@ -381,18 +394,16 @@ async def post_status(request: web.Request) -> web.StreamResponse:
             **fields,
         )
     )
-    record = await node.publish(body)
+    stored = await node.publish_or_queue(body)
     log.info("staff at %s: status headcount %d", request.remote, body.headcount)
-    return web.json_response({**_record_ref(record), "status": status_json(body)}, status=201)
+    return _stored(stored, status=status_json(body))
 
 
 # -- safety registrations (anpi) ----------------------------------------------------------
 
 
-def _person_json(node: Node, record: Record) -> dict[str, Any]:
-    body = record.body
-    assert isinstance(body, PersonBody)
-    listed = public_view(record)
+def _person_json(body: PersonBody, time_ms: int, own: bool) -> dict[str, Any]:
+    listed = listing_of(body, time_ms)
     return {
         "person_id": body.person_id,
         "public": body.public,
@@ -404,20 +415,28 @@ def _person_json(node: Node, record: Record) -> dict[str, Any]:
         "district": body.home_district,
         "shelter": body.shelter,
         "name": listed.name if listed is not None else "",
-        "time_ms": wall_ms_of(record.hlc),
-        "own": record.origin == node.identity.public,
+        "time_ms": time_ms,
+        "own": own,
     }
 
 
 async def search_persons(request: web.Request) -> web.StreamResponse:
     node = _node(request)
     text = check_text(request.query.get("q", ""), "q", max_chars=MAX_ANPI_QUERY_CHARS)
-    found = await node.store.search_persons(query_keys(text), MAX_ANPI_RESULTS, node.wall_ms())
+    found = await node.search_persons(query_keys(text), MAX_ANPI_RESULTS)
     rows = []
-    for person in found:
-        record = await node.store.get_person(person.person_id)
-        if record is not None:
-            rows.append({**_person_json(node, record), "status": person.status.name.lower()})
+    for person, waiting in found:
+        queued = node.pending_person(person.person_id) if waiting else None
+        if queued is not None:
+            assert isinstance(queued.body, PersonBody)
+            row = _person_json(queued.body, queued.wall_ms, own=True)
+        else:
+            record = await node.store.get_person(person.person_id)
+            if record is None or not isinstance(record.body, PersonBody):
+                continue
+            own = record.origin == node.identity.public
+            row = _person_json(record.body, wall_ms_of(record.hlc), own)
+        rows.append({**row, "status": person.status.name.lower(), "waiting": waiting})
     return web.json_response({"persons": rows, "now_ms": node.wall_ms()})
 
 
@@ -437,28 +456,29 @@ def _registration(node: Node, data: dict[str, Any], person_id: str) -> PersonBod
 async def add_person(request: web.Request) -> web.StreamResponse:
     node = _node(request)
     body = _registration(node, await read_json(request), new_person_id(os.urandom(8)))
-    record = await node.publish(body)
+    stored = await node.publish_or_queue(body)
     log.info("staff at %s: safety registration %s entered", request.remote, body.person_id)
-    return web.json_response(
-        {
-            **_record_ref(record),
-            "person_id": body.person_id,
-            "public": body.public,
-            "erase_code": format_code(erase_code(node.identity, body.person_id)),
-        },
-        status=201,
+    # the code depends on the person id and this node's key only: given even if queued
+    return _stored(
+        stored,
+        person_id=body.person_id,
+        public=body.public,
+        erase_code=format_code(erase_code(node.identity, body.person_id)),
     )
 
 
-async def _own_person(node: Node, person_id: str) -> Record:
-    record = await node.store.get_person(person_id)
-    if record is None or not isinstance(record.body, PersonBody) or record.body.deleted:
+async def _own_person(node: Node, person_id: str) -> PersonBody:
+    """The current state of a registration this node made: queued, or signed."""
+    queued = node.pending_person(person_id)
+    record = None if queued is not None else await node.store.get_person(person_id)
+    body = queued.body if queued is not None else record.body if record is not None else None
+    if not isinstance(body, PersonBody) or body.deleted:
         raise InputError("not_found", "person_id", "no such registration")
-    if record.origin != node.identity.public:
+    if record is not None and record.origin != node.identity.public:
         raise InputError(
             "forbidden", "person_id", "only the shelter that entered a registration can change it"
         )
-    return record
+    return body
 
 
 async def correct_person(request: web.Request) -> web.StreamResponse:
@@ -466,17 +486,16 @@ async def correct_person(request: web.Request) -> web.StreamResponse:
     person_id = request.match_info["person_id"]
     await _own_person(node, person_id)
     body = _registration(node, await read_json(request), person_id)
-    record = await node.publish_person(body)  # wipes the uncorrected record everywhere
+    # once signed, it wipes the uncorrected record everywhere
+    stored = await node.publish_or_queue(body)
     log.info("staff at %s: safety registration %s corrected", request.remote, person_id)
-    return web.json_response(
-        {**_record_ref(record), "person_id": person_id, "public": body.public}, status=201
-    )
+    return _stored(stored, person_id=person_id, public=body.public)
 
 
 async def set_consent(request: web.Request) -> web.StreamResponse:
     node = _node(request)
     person_id = request.match_info["person_id"]
-    current = await _own_person(node, person_id)
+    body = await _own_person(node, person_id)
     data = await read_json(request)
     if data.get("public") is not False:
         raise InputError(
@@ -484,8 +503,6 @@ async def set_consent(request: web.Request) -> web.StreamResponse:
             "public",
             "only withdrawing consent is possible here; to list a person, enter them again",
         )
-    body = current.body
-    assert isinstance(body, PersonBody)
     if not body.public:
         return web.json_response({"person_id": person_id, "public": False})
     form = {
@@ -499,11 +516,9 @@ async def set_consent(request: web.Request) -> web.StreamResponse:
     # A node cannot open what was sealed to city hall, so contact details given with the
     # listed record are not carried over; staff enter them again with a correction.
     # the listed record is wiped everywhere, not only superseded
-    record = await node.publish_person(_registration(node, form, person_id))
+    stored = await node.publish_or_queue(_registration(node, form, person_id))
     log.info("staff at %s: safety registration %s unlisted", request.remote, person_id)
-    return web.json_response(
-        {**_record_ref(record), "person_id": person_id, "public": False}, status=201
-    )
+    return _stored(stored, person_id=person_id, public=False)
 
 
 def install_node_api(app: web.Application, node: Node) -> None:

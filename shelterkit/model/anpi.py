@@ -262,7 +262,17 @@ def public_view(record: Record, status: NoteStatus = NoteStatus.NONE) -> PublicP
     """The listing of a person record, or None if it must not be listed (no consent or
     deleted). Expiry is the caller's to check: it needs the time."""
     body = record.body
-    if not isinstance(body, PersonBody) or not body.public or body.deleted:
+    if not isinstance(body, PersonBody):
+        return None
+    return listing_of(body, wall_ms_of(record.hlc), status)
+
+
+def listing_of(
+    body: PersonBody, updated_ms: int, status: NoteStatus = NoteStatus.NONE
+) -> PublicPerson | None:
+    """``public_view`` of a body and its time: also of a registration that is acknowledged
+    but not signed yet (``Node.publish_or_queue``)."""
+    if not body.public or body.deleted:
         return None
     return PublicPerson(
         person_id=body.person_id,
@@ -272,7 +282,7 @@ def public_view(record: Record, status: NoteStatus = NoteStatus.NONE) -> PublicP
         birth_year=body.birth_year,
         home_district=body.home_district,
         shelter=body.shelter,
-        updated_ms=wall_ms_of(record.hlc),
+        updated_ms=updated_ms,
         status=status,
     )
 
@@ -282,7 +292,13 @@ def effective_expiry_ms(record: Record) -> int:
     counted from the record's own time when none was given."""
     body = record.body
     assert isinstance(body, PersonBody)
-    return body.expiry_ms or wall_ms_of(record.hlc) + DEFAULT_EXPIRY_DAYS * DAY_MS
+    return expiry_from(body, wall_ms_of(record.hlc))
+
+
+def expiry_from(body: PersonBody, time_ms: int) -> int:
+    """``effective_expiry_ms`` of ``body`` made at ``time_ms`` (a queued registration's
+    acknowledgement; its record's own time is that or, rarely, a little later)."""
+    return body.expiry_ms or time_ms + DEFAULT_EXPIRY_DAYS * DAY_MS
 
 
 __all__ = [
@@ -295,7 +311,9 @@ __all__ = [
     "display_name",
     "effective_expiry_ms",
     "erase_code",
+    "expiry_from",
     "format_code",
+    "listing_of",
     "new_person",
     "new_person_id",
     "public_view",

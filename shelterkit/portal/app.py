@@ -54,6 +54,7 @@ from shelterkit.portal.forms import (
 from shelterkit.portal.guard import CsrfTokens, RateLimiter
 from shelterkit.portal.i18n import BABEL_LOCALES, LANGUAGES, negotiate, translations
 from shelterkit.service.node import Node
+from shelterkit.storage.store import PendingOwn
 
 log = logging.getLogger(__name__)
 
@@ -613,7 +614,7 @@ async def board_post(request: web.Request) -> web.StreamResponse:
         if exc.code == "rate_limited":
             response.headers["Retry-After"] = str(int(request.get(RETRY_KEY, 30.0)) + 1)
         return response
-    if await portal.node.post_or_queue(post) is None:  # stored, signed once a peer answers
+    if isinstance(await portal.node.publish_or_queue(post), PendingOwn):  # signed later
         raise web.HTTPSeeOther("/board?posted=pending#posts")
     raise web.HTTPSeeOther("/board?posted=1#posts")
 

@@ -30,10 +30,10 @@ from shelterkit.model.anpi import (
     check_erase_code,
     effective_expiry_ms,
     erase_code,
+    expiry_from,
     format_code,
     new_person,
     new_person_id,
-    tombstone,
 )
 from shelterkit.model.kinds import (
     MAX_AGE_YEARS,
@@ -57,6 +57,7 @@ from shelterkit.portal.app import (
 from shelterkit.portal.forms import MAX_FORM_BYTES, parse_form
 from shelterkit.portal.guard import RateLimiter
 from shelterkit.portal.i18n import translations
+from shelterkit.storage.store import PendingOwn
 
 # Registrations one phone may make at once (a family on one phone), then one per 5 min.
 REGISTER_BURST = 6
@@ -336,9 +337,7 @@ async def safety_search(request: web.Request) -> web.StreamResponse:
         _take(guards.search, client, now)
         text = check_text(form.get("q", ""), "q", max_chars=MAX_QUERY_CHARS)
         query = query_keys(text)
-        found = await portal.node.store.search_persons(
-            query, SEARCH_RESULTS_SHOWN, portal.node.wall_ms()
-        )
+        found = await portal.node.search_persons(query, SEARCH_RESULTS_SHOWN)
     except InputError as exc:
         fresh = await _freshness(portal, lang)
         return _fail(request, "safety.html", exc, query=form.get("q", ""), results=None, **fresh)
@@ -354,8 +353,9 @@ async def safety_search(request: web.Request) -> web.StreamResponse:
             "shelter": portal.shelter_name(lang) if p.shelter == own else p.shelter,
             "updated": portal.fmt_time(p.updated_ms, lang),
             "status": labels[p.status],
+            "waiting": waiting,  # registered here, not sent to the others yet
         }
-        for p in found
+        for p, waiting in found
     ]
     fresh = await _freshness(portal, lang)
     return _page(
@@ -409,13 +409,20 @@ async def safety_register(request: web.Request) -> web.StreamResponse:
         _take(guards.register_node, "*", now)
     except InputError as exc:
         return _fail(request, "safety_register.html", exc, **_register_ctx(portal, lang, form))
-    record = await node.publish(body)
+    # The number and the code depend on the person id and this node's key, not on the
+    # record's sequence number: both are given before the record is signed if it waits.
+    stored = await node.publish_or_queue(body)
+    if isinstance(stored, PendingOwn):
+        queued, expires = True, expiry_from(body, stored.wall_ms)
+    else:
+        queued, expires = False, effective_expiry_ms(stored)
     ctx = _register_ctx(portal, lang)
     ctx["done"] = {
         "number": body.person_id,
         "code": format_code(erase_code(node.identity, body.person_id)),
         "public": body.public,
-        "expires": portal.fmt_time(effective_expiry_ms(record), lang),
+        "queued": queued,
+        "expires": portal.fmt_time(expires, lang),
     }
     return _page(request, "safety_register.html", **ctx)
 
@@ -437,20 +444,20 @@ async def safety_delete(request: web.Request) -> web.StreamResponse:
         _take(guards.delete, client, now)
         number = check_text(form.get("number", ""), "number", max_chars=MAX_PERSON_ID_CHARS)
         number = "".join(number.split()).lower()
-        current = await node.store.get_person(number) if number else None
+        known = bool(number) and (
+            node.pending_person(number) is not None
+            or await node.store.get_person(number) is not None
+        )
         # Unknown number and wrong code get the same answer: nothing to learn by probing.
-        if (
-            current is None
-            or not isinstance(current.body, PersonBody)
-            or not check_erase_code(node.identity, number, form.get("code", "")[:64])
-        ):
+        if not known or not check_erase_code(node.identity, number, form.get("code", "")[:64]):
             raise InputError("not_yours", "code")
     except InputError as exc:
         return _fail(
             request, "safety_delete.html", exc, deleted=False, number=form.get("number", "")
         )
-    if not current.body.deleted:  # the deletion replicates and wipes the old records
-        await node.publish_person(tombstone(current.body))
+    # a queued registration is dropped unsent; a signed one gets a tombstone, which
+    # replicates and wipes the old records
+    await node.delete_person(number)
     return _page(request, "safety_delete.html", deleted=True, number="")
 
 

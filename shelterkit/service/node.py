@@ -20,7 +20,13 @@ from typing import Any
 from shelterkit.config import Config
 from shelterkit.discovery.ads import listen_is_loopback
 from shelterkit.errors import ProtocolError, StorageError, TrustError
-from shelterkit.model.anpi import effective_expiry_ms, tombstone
+from shelterkit.model.anpi import (
+    PublicPerson,
+    effective_expiry_ms,
+    expiry_from,
+    listing_of,
+    tombstone,
+)
 from shelterkit.model.fold import entity_key, newer
 from shelterkit.model.hlc import HybridClock, wall_ms_of
 from shelterkit.model.keys import SEED_BYTES, Identity, short_id
@@ -33,8 +39,10 @@ from shelterkit.model.kinds import (
     PersonBody,
     RedactBody,
     RedactReason,
+    StatusBody,
     Stream,
 )
+from shelterkit.model.names import NameQuery, matches, search_terms
 from shelterkit.model.record import Record, decode_record
 from shelterkit.model.redaction import Target
 from shelterkit.model.trust import TrustPolicy
@@ -77,9 +85,9 @@ MAX_EQUIVOCATIONS_REMEMBERED = 1024
 # (a browse answers within seconds); one with configured peers waits
 # ``[node] first_contact_wait_s`` (docs/durability.md).
 DISCOVERY_CONTACT_WAIT_S = 15.0
-# A post or registration made during the first-contact wait waits at most this long for
-# it before the phone is told to try again (nothing is acknowledged before it is signed).
-# Board posts do not wait: they are queued durably and acknowledged (``post_or_queue``).
+# An own record that is not queued (``publish``: the registration sweep, redactions)
+# waits at most this long for the first contact before it fails with "try again". What
+# phones and staff make does not wait: it is queued durably (``publish_or_queue``).
 PUBLISH_CONTACT_WAIT_S = 10.0
 # Pending records that could not be signed (a full disk, a resync hold) are tried again
 # this often.
@@ -155,8 +163,12 @@ class Node:
         self._awaiting_contact: set[Stream] = set()
         self._contact_deadline = 0.0
         self._contact = asyncio.Condition()
-        # Board posts acknowledged during that wait, not signed yet (oldest first).
+        # Own records acknowledged during that wait, not signed yet (oldest first), the
+        # newest of them per person, and search terms of those (by queue number).
         self.pending: list[PendingOwn] = []
+        self._pending_ns: set[int] = set()
+        self._pending_people: dict[str, PendingOwn] = {}
+        self._pending_terms: dict[int, tuple[str, ...]] = {}
         self._signing_pending = asyncio.Lock()
         # Equivocations seen, (origin, seq): each is counted and logged once, not every
         # sync round that offers the same other record again.
@@ -197,7 +209,7 @@ class Node:
         await node._load_enrolment(paths.enrolment)
         node.heads = await store.heads(MEMORY_KINDS)
         node.record_count = await store.count()
-        node.pending = await store.pending_own(identity.public)
+        node._set_pending(await store.pending_own(identity.public))
         if node.pending and not node._awaiting_contact:
             await node.sign_pending()  # no peer to wait for
         log.info(
@@ -279,10 +291,11 @@ class Node:
         return stream in self._awaiting_contact
 
     def contact_report(self) -> dict[str, Any]:
-        """For health: which streams still wait for a first contact, and how long at most."""
+        """For health: which streams still wait for a first contact, how long at most, and
+        how many acknowledged records wait to be signed."""
         waiting = sorted(s.name.lower() for s in Stream if self.awaiting_contact(s))
         left = max(0.0, self._contact_deadline - self._monotonic()) if waiting else 0.0
-        return {"waiting": waiting, "left_s": round(left, 1)}
+        return {"waiting": waiting, "left_s": round(left, 1), "queued": len(self.pending)}
 
     async def learn_own_heads(self, event: PeerSummarized) -> None:
         """A peer's summary is in: never sign at or below its heads for our keys (a moved
@@ -299,20 +312,114 @@ class Node:
         if self.pending:
             await self.sign_pending()
 
-    async def post_or_queue(self, body: AnyBody) -> Record | None:
-        """A board post: signed now (the record), or, while the node waits for its first
-        peer contact, stored durably as pending (None) and signed in order once a peer has
-        spoken or the bound passed. Either way it is on disk when this returns."""
+    async def publish_or_queue(self, body: AnyBody) -> Record | PendingOwn:
+        """An own record made by a phone or by staff: signed now (the record), or, while
+        its stream waits for the first peer contact, stored durably as pending (the queue
+        item) and signed in order once a peer has spoken or the bound passed. Either way
+        it is on disk when this returns. A person record signed now also wipes what it
+        supersedes (``publish_person``); one signed later does so then."""
         if not self.awaiting_contact(STREAM_OF[body.KIND]):
+            if isinstance(body, PersonBody):
+                return await self.publish_person(body)
             return await self.publish(body)
         item = await self.store.queue_own(self.identity.public, body, self.wall_ms())
-        self.pending.append(item)
+        self._add_pending(item)
+        log.info(
+            "%s queued until a peer has answered (%d waiting)",
+            body.KIND.name.lower(),
+            len(self.pending),
+        )
+        return item
+
+    def _set_pending(self, items: list[PendingOwn]) -> None:
+        """Take the queue as the store holds it (at start, after signing or dropping)."""
+        self.pending = items
+        self._pending_ns = {item.n for item in items}
+        self._pending_people = {
+            item.body.person_id: item for item in items if isinstance(item.body, PersonBody)
+        }
+        live = {item.n for item in self._pending_people.values()}
+        self._pending_terms = {n: t for n, t in self._pending_terms.items() if n in live}
         self.generation += 1
-        log.info("post queued until a peer has answered (%d waiting)", len(self.pending))
-        return None
+
+    def _add_pending(self, item: PendingOwn) -> None:
+        """One newly queued record; a reload of the queue since its commit may hold it."""
+        if item.n in self._pending_ns:
+            return
+        self.pending.append(item)
+        self._pending_ns.add(item.n)
+        if isinstance(item.body, PersonBody):
+            self._pending_people[item.body.person_id] = item
+        self.generation += 1
+
+    def own_status(self) -> tuple[StatusBody, int] | None:
+        """This node's latest status and its time (ms): one staff entered during the
+        first-contact wait (queued), else the signed head."""
+        for item in reversed(self.pending):
+            if isinstance(item.body, StatusBody):
+                return item.body, item.wall_ms
+        record = self.heads.get(b"S" + self.identity.public)
+        if record is None or not isinstance(record.body, StatusBody):
+            return None
+        return record.body, wall_ms_of(record.hlc)
+
+    def pending_person(self, person_id: str) -> PendingOwn | None:
+        """The newest queued record of a person (registration, correction or deletion)."""
+        return self._pending_people.get(person_id)
+
+    def search_pending(self, query: NameQuery, limit: int, now_ms: int) -> list[PublicPerson]:
+        """Queued registrations a search for ``query`` finds, newest first: listed and
+        unexpired by the same rules as the store's index (``model.names.matches``)."""
+        out: list[PublicPerson] = []
+        for item in sorted(self._pending_people.values(), key=lambda i: -i.n):
+            body = item.body
+            assert isinstance(body, PersonBody)
+            view = listing_of(body, item.wall_ms)
+            if view is None or expiry_from(body, item.wall_ms) <= now_ms:
+                continue
+            terms = self._pending_terms.get(item.n)
+            if terms is None:
+                terms = search_terms(
+                    body.full_name, body.family_name, body.given_name, body.alternate_names
+                )
+                self._pending_terms[item.n] = terms
+            if matches(query, terms):
+                out.append(view)
+                if len(out) >= limit:
+                    break
+        return out
+
+    async def search_persons(self, query: NameQuery, limit: int) -> list[tuple[PublicPerson, bool]]:
+        """Listed people matching ``query`` with whether each is still queued: the queued
+        state of a person comes first and hides its older signed one."""
+        now = self.wall_ms()
+        queued = self.search_pending(query, limit, now)
+        found = await self.store.search_persons(query, limit, now)
+        out = [(p, True) for p in queued]
+        out += [(p, False) for p in found if p.person_id not in self._pending_people]
+        return out[:limit]
+
+    async def delete_person(self, person_id: str) -> Record | PendingOwn | None:
+        """Delete a registration of this node: its queued records are dropped unsent,
+        and a signed one gets a tombstone (signed or queued like any own record)."""
+        async with self._signing_pending:  # not signed under our feet meanwhile
+            dropped = [
+                item.n
+                for item in self.pending
+                if isinstance(item.body, PersonBody) and item.body.person_id == person_id
+            ]
+            if dropped:
+                await self.store.drop_pending(dropped)
+                self._set_pending(await self.store.pending_own(self.identity.public))
+                log.info("queued registration deleted before it was sent")
+        current = await self.store.get_person(person_id)
+        if current is None or not isinstance(current.body, PersonBody) or current.body.deleted:
+            return None
+        return await self.publish_or_queue(tombstone(current.body))
 
     async def sign_pending(self) -> list[Record]:
-        """Sign the pending records whose streams no longer wait, in order."""
+        """Sign the pending records whose streams no longer wait, in order; then wipe
+        what the signed person records superseded, as ``publish_person`` does."""
         signed: list[Record] = []
         async with self._signing_pending:
             streams = [s for s in Stream if not self.awaiting_contact(s)]
@@ -324,11 +431,19 @@ class Node:
                     break
                 signed.extend(batch)
                 self._fold_in(batch)
-                self.pending = await self.store.pending_own(self.identity.public)
-                self.generation += 1
+                self._set_pending(await self.store.pending_own(self.identity.public))
         if signed:
-            log.info("signed %d queued posts from seq %d", len(signed), signed[0].seq)
+            log.info("signed %d queued records", len(signed))
             await self._notify()
+        for record in signed:
+            if isinstance(record.body, PersonBody):
+                # after the lock: the redaction is an own record too (``publish_as``);
+                # a crash before it leaves the work to the next sweep
+                reason = RedactReason.DELETED if record.body.deleted else RedactReason.SUPERSEDED
+                try:
+                    await self.redact_superseded(reason=reason, person_id=record.body.person_id)
+                except StorageError as exc:  # signed and stored; the wipe can wait
+                    log.warning("superseded registration left to the next sweep: %s", exc)
         return signed
 
     async def sign_pending_when_due(self) -> None:
@@ -343,7 +458,7 @@ class Node:
             try:
                 await self.sign_pending()
             except StorageError as exc:
-                log.warning("queued posts not signed yet: %s", exc)
+                log.warning("queued records not signed yet: %s", exc)
             if not self.pending:
                 return
             await asyncio.sleep(PENDING_RETRY_S)

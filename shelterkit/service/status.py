@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from shelterkit.errors import StorageError
-from shelterkit.model.kinds import MAX_STATUS_LINKS_CHARS, StatusBody
+from shelterkit.model.kinds import MAX_STATUS_LINKS_CHARS, StatusBody, Stream
 from shelterkit.service.node import Node
 
 log = logging.getLogger(__name__)
@@ -40,12 +40,10 @@ class StatusReporter:
     last_sent: StatusBody | None = None
 
     def current(self) -> StatusBody:
-        """The latest own status (staff fields) with fresh measurements."""
-        key = b"S" + self.node.identity.public
-        head = self.node.heads.get(key)
-        base = head.body if head is not None and isinstance(head.body, StatusBody) else None
-        if base is None:
-            base = StatusBody(shelter=self.node.config.shelter.id)
+        """The latest own status (staff fields, also ones queued during the first-contact
+        wait) with fresh measurements."""
+        own = self.node.own_status()
+        base = own[0] if own is not None else StatusBody(shelter=self.node.config.shelter.id)
         clients = self.clients()
         return dataclasses.replace(
             base,
@@ -68,6 +66,10 @@ class StatusReporter:
         return abs(body.clients - before.clients) >= CLIENTS_STEP or body.links != before.links
 
     async def report(self) -> None:
+        if self.node.awaiting_contact(Stream.STATUS):
+            # not before the first contact: what staff entered meanwhile is queued, and a
+            # record built now would be signed after it with the older staff fields
+            return
         body = self.current()
         if not self.due(body):
             return

@@ -62,7 +62,8 @@ LOW_SPACE_BYTES = 64 * 1024 * 1024
 # ``meta`` key: when peers last showed own records above the card's (restored image).
 RESTORE_KEY = "restore_detected_ms"
 # Own records acknowledged before the first peer contact and not signed yet, at most: a
-# busy shelter's posts for far longer than ``[node] first_contact_wait_s``.
+# busy shelter's posts, registrations and staff actions for far longer than
+# ``[node] first_contact_wait_s``.
 MAX_PENDING_OWN = 10_000
 # Pending records signed per transaction when they are released.
 PENDING_BATCH = 200
@@ -428,6 +429,18 @@ class Store:
         rows = await self._fetchall(sql + " ORDER BY n LIMIT ?", (*params, MAX_PENDING_OWN))
         return [_pending(row) for row in rows]
 
+    async def drop_pending(self, ns: Iterable[int]) -> int:
+        """Delete pending records before they are signed (a registration deleted while it
+        waited): nothing of them is ever sent. Returns how many were still pending."""
+        wanted = sorted(set(ns))
+        if not wanted:
+            return 0
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                f"DELETE FROM pending WHERE n IN ({', '.join('?' * len(wanted))})", wanted
+            )
+            return int(cursor.rowcount)
+
     async def sign_pending(
         self, identity: Identity, clock: HybridClock, wall_ms: int, streams: Iterable[Stream]
     ) -> list[Record]:
@@ -436,21 +449,22 @@ class Store:
         queue in the transaction that stores it signed, so a crash leaves it either pending
         or signed, never both or neither. At most ``PENDING_BATCH`` per call."""
         wanted = {int(s) for s in streams}
+        # only the kinds of released streams: rows of a stream still waiting (the board
+        # after a radio summary) must not fill the batch and hold the others back
+        kinds = sorted(int(k) for k, s in STREAM_OF.items() if int(s) in wanted)
         out: list[Record] = []
-        if self.resync_hold_active or not wanted:
+        if self.resync_hold_active or not kinds:
             return out
         async with self._transaction() as db:
             cursor = await db.execute(
                 "SELECT n, signer, kind, body, wall_ms FROM pending WHERE signer = ?"
-                " ORDER BY n LIMIT ?",
-                (identity.public, PENDING_BATCH),
+                f" AND kind IN ({', '.join('?' * len(kinds))}) ORDER BY n LIMIT ?",
+                (identity.public, *kinds, PENDING_BATCH),
             )
             rows = list(await cursor.fetchall())
             for row in rows:
                 item = _pending(row)
                 stream = int(_stream_of(item.body))
-                if stream not in wanted:
-                    continue
                 seq = await self._own_head(db, identity.public, stream) + 1
                 # the time it was acknowledged, unless the clock has passed it since
                 record = sign_record(identity, seq, clock.now(item.wall_ms), item.body)

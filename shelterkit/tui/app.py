@@ -477,7 +477,7 @@ class StaffApp(App[None]):
         except Refused as exc:
             self.notify(self.error_text(exc), severity="error")
             return None
-        self.notify(label(ok_key, self.lang, **fields))
+        self.notify(_done_text(result, label(ok_key, self.lang, **fields), self.lang))
         self.action_poll()
         return result
 
@@ -518,7 +518,7 @@ class StaffApp(App[None]):
             person_id=result.get("person_id", ""),
             code=result.get("erase_code", ""),
         )
-        self.notify(text, timeout=60)  # long enough to copy it onto paper
+        self.notify(_done_text(result, text, self.lang), timeout=60)  # to copy onto paper
 
     @work(group="act")
     async def on_consent_withdrawn(self, message: ConsentWithdrawn) -> None:
@@ -542,6 +542,12 @@ class StaffApp(App[None]):
             return
         self.notify(label("alerts.issued_ok", self.lang, identifier=result.get("identifier", "")))
         self.query_one(AlertsPane).clear_form()
+
+
+def _done_text(result: dict[str, Any], text: str, lang: str) -> str:
+    """What staff are told after an action; one the node queued until its first peer
+    contact (202, ``"queued": true``) says that it is saved and waits to be sent."""
+    return f"{text} {label('queued', lang)}" if result.get("queued") is True else text
 
 
 def _line_number(answer: dict[str, Any]) -> int:

@@ -297,6 +297,7 @@ CATALOG: dict[str, tuple[str, str]] = {
         "Registered. Number {person_id}, deletion code {code} (give it to the person)",
     ),
     "safety.corrected_ok": ("訂正しました。", "Corrected."),
+    "safety.waiting": ("送信待ち", "waiting to be sent"),
     "safety.unlist_q": (
         "{name} さんを検索に出さないようにしますか？",
         "Stop listing {name} in searches?",
@@ -305,6 +306,10 @@ CATALOG: dict[str, tuple[str, str]] = {
     "safety.other": (
         "他の避難所で登録された方は変更できません。",
         "Registrations from other shelters cannot be changed here.",
+    ),
+    "queued": (
+        "（保存済み・送信待ち：この避難所がほかとつながり次第送ります）",
+        "(saved; it will be sent as soon as this shelter has reached the others)",
     ),
     # dialogs
     "dialog.yes": ("はい (y)", "Yes (y)"),

@@ -947,7 +947,9 @@ class SafetyPane(Pane):
                     age_or_year(p),
                     clip(p.get("district", ""), 12),
                     Text(p.get("shelter", ""), style="" if p.get("own") else "dim"),
-                    age_text(p.get("time_ms"), now, lang),
+                    label("safety.waiting", lang)
+                    if p.get("waiting")
+                    else age_text(p.get("time_ms"), now, lang),
                 ),
             )
             for p in persons

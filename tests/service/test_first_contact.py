@@ -13,7 +13,9 @@ import pytest
 from shelterkit.config import Config, NodeSettings, RadioSettings, ShelterSettings
 from shelterkit.errors import StorageError
 from shelterkit.model.kinds import PostBody, StatusBody, Stream
+from shelterkit.model.record import Record
 from shelterkit.service.node import PUBLISH_CONTACT_WAIT_S, Node, first_contact_wait_s
+from shelterkit.storage.store import PendingOwn
 from shelterkit.sync import RADIO_STREAMS, PeerSummarized, VersionVector
 from tests.conftest import CITY, FakeClock, free_port
 
@@ -69,7 +71,7 @@ async def test_a_node_without_peers_signs_at_once(tmp_path: Path) -> None:
         started = time.monotonic()
         record = await node.publish(PostBody(text="no peers"))
         assert record.seq == 1 and time.monotonic() - started < 1.0
-        assert node.contact_report() == {"waiting": [], "left_s": 0.0}
+        assert node.contact_report() == {"waiting": [], "left_s": 0.0, "queued": 0}
     finally:
         await node.close()
 
@@ -186,7 +188,7 @@ async def test_a_post_during_the_wait_is_queued_durably_and_signed_in_order(
             )
         started = time.monotonic()
         for i in range(3):
-            assert await node.post_or_queue(PostBody(text=f"queued {i}")) is None
+            assert isinstance(await node.publish_or_queue(PostBody(text=f"queued {i}")), PendingOwn)
         assert time.monotonic() - started < 1.0  # acknowledged at once
         assert [p.body.text for p in node.pending] == [f"queued {i}" for i in range(3)]  # type: ignore[union-attr]
     finally:
@@ -208,8 +210,8 @@ async def test_a_post_during_the_wait_is_queued_durably_and_signed_in_order(
         ]
         assert await node.store.pending_own() == []
         # a post after the contact is signed at once, after the queued ones
-        record = await node.post_or_queue(PostBody(text="later"))
-        assert record is not None and record.seq == 11
+        record = await node.publish_or_queue(PostBody(text="later"))
+        assert isinstance(record, Record) and record.seq == 11
     finally:
         await node.close()
 
@@ -219,7 +221,7 @@ async def test_queued_posts_are_signed_when_the_bound_passes(tmp_path: Path) -> 
         config(tmp_path / "data", hub_url=unreachable_hub(), first_contact_wait_s=1)
     )
     try:
-        assert await node.post_or_queue(PostBody(text="isolated")) is None
+        assert isinstance(await node.publish_or_queue(PostBody(text="isolated")), PendingOwn)
         started = time.monotonic()
         await asyncio.wait_for(node.sign_pending_when_due(), 5)
         assert 0.5 < time.monotonic() - started < 3.0
@@ -234,7 +236,7 @@ async def test_a_node_without_peers_signs_what_a_killed_run_queued(tmp_path: Pat
     data = tmp_path / "data"
     node = await open_node(config(data, hub_url=unreachable_hub()))
     try:
-        assert await node.post_or_queue(PostBody(text="queued")) is None
+        assert isinstance(await node.publish_or_queue(PostBody(text="queued")), PendingOwn)
     finally:
         await node.close()
     node = await open_node(config(data))  # the hub taken out of the configuration

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import replace
 from pathlib import Path
 
 from shelterkit.config import PowerSettings
-from shelterkit.model.kinds import NeedLevel, StatusBody
+from shelterkit.model.kinds import NeedLevel, StatusBody, Stream
 from shelterkit.service.node import Node
 from shelterkit.service.run import run_services, start_node
 from shelterkit.service.status import STATUS_HEARTBEAT_S, StatusReporter
+from shelterkit.sync import PeerSummarized, VersionVector
 from tests.conftest import free_port_range, node_config
 
 
@@ -50,6 +52,29 @@ async def test_staff_fields_kept_measurements_added(node: Node) -> None:
     before = node.record_count
     await reporter.report()
     assert node.record_count == before + 1
+
+
+async def test_staff_status_queued_during_the_first_contact_wait_is_not_overwritten(
+    tmp_path: Path,
+) -> None:
+    config = node_config(tmp_path / "data")
+    hub = f"http://127.0.0.1:{free_port_range(1)}/"  # nothing listens there: the wait is on
+    config = replace(config, node=replace(config.node, hub_url=hub, discovery=False))
+    node = await Node.open(config, lambda: 1_800_000_000_000)
+    try:
+        await node.publish_or_queue(StatusBody(shelter="S01", headcount=42))  # staff, queued
+        reporter = StatusReporter(node, clients=lambda: 7, monotonic=Clock())
+        assert reporter.current().headcount == 42  # the queued one is the current one
+        await asyncio.wait_for(reporter.report(), 1)  # skipped at once, not a 10 s wait
+        assert reporter.last_sent is None and node.record_count == 0
+        await node.learn_own_heads(
+            PeerSummarized(VersionVector(), frozenset(Stream))  # the first contact
+        )
+        await reporter.report()
+        body = own_status(node)
+        assert (body.headcount, body.clients) == (42, 7)  # staff's count, fresh measurement
+    finally:
+        await node.close()
 
 
 async def test_battery_from_sysfs_reaches_the_status_record(tmp_path: Path) -> None:

@@ -254,6 +254,13 @@ STATUS = {
 }
 
 
+# Calls that make a record: answered as queued while ``FakeAdmin.queued`` is set.
+_ACTIONS = frozenset(
+    {"moderate", "add_notice", "withdraw_notice", "send_status", "add_person", "correct_person"}
+    | {"withdraw_consent"}
+)
+
+
 class FakeAdmin:
     """One node (``role="node"``) or the hub (``role="hub"``)."""
 
@@ -270,11 +277,15 @@ class FakeAdmin:
         self.log_lines = copy.deepcopy(LOG)
         self.node_key = NODE["node"]
         self.closed = False
+        # the node waits for its first peer contact: actions are queued (202)
+        self.queued = False
 
     async def _answer(self, name: str, arg: Any, value: dict[str, Any]) -> dict[str, Any]:
         self.calls.append((name, arg))
         if self.error is not None:
             raise self.error
+        if self.queued and name in _ACTIONS:
+            value = {**value, "queued": True, "pending": len(self.calls)}
         return copy.deepcopy(value)
 
     def called(self, name: str) -> list[Any]:

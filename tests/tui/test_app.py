@@ -704,6 +704,22 @@ async def test_register_someone_without_a_phone() -> None:
         assert any("abcd-efgh-ijkl" in str(n.message) for n in app._notifications)
 
 
+async def test_actions_the_node_queued_say_they_wait_to_be_sent() -> None:
+    app, fake = fake_app("node")
+    fake.queued = True  # the node was just started and no peer has answered yet
+    fake.persons[0]["waiting"] = True
+    async with app.run_test(size=SIZE) as pilot:
+        table = await search_safety(pilot)
+        assert column(table, 5)[0] == "送信待ち"  # instead of how long ago
+        await pilot.press("escape", "n")
+        await pilot.pause()
+        await type_text(pilot, "Sato")
+        await pilot.press("enter")
+        await settle(pilot)
+        (message,) = [str(n.message) for n in app._notifications if "abcd" in str(n.message)]
+        assert "abcd-efgh-ijkl" in message and "送信待ち" in message
+
+
 async def test_a_registration_needs_a_name() -> None:
     app, fake = fake_app("node")
     async with app.run_test(size=SIZE) as pilot:

@@ -458,3 +458,16 @@ async def test_station_does_not_push_its_handed_records_again_after_a_restart(
     assert (await hall.have()).head(*key) == late.seq == records + 1
     assert engine.counters.pushes_sent == 1
 
+
+def test_two_routed_ports_with_one_station_id_rejected() -> None:
+    """Hand-over state is kept per station id: two routed ports must not share one."""
+    from shelterkit.config import parse_config
+    from shelterkit.errors import ConfigError
+
+    two = '[[radio]]\nport = "/dev/ttyUSB0"\nrouted = true\n{}[[radio]]\nport = "/dev/ttyUSB1"\n'
+    with pytest.raises(ConfigError, match=r"\[\[radio\]\] 2: another routed port"):
+        parse_config(two.format("") + "routed = true\n")
+    with pytest.raises(ConfigError, match="station id 7"):
+        parse_config(two.format("station_id = 7\n") + "routed = true\nstation_id = 7\n")
+    assert len(parse_config(two.format("") + "routed = true\nstation_id = 7\n").radio) == 2
+    assert len(parse_config(two.format("")).radio) == 2  # one routed port, one plain

@@ -207,6 +207,13 @@ SECTIONS: dict[str, type[Any]] = {
 def _check_value(section: str, f: dataclasses.Field[Any], expected: Any, value: Any) -> Any:
     origin = getattr(expected, "__origin__", expected)
     if origin is list:
+        (item,) = getattr(expected, "__args__", (str,))
+        if item is int:  # station ids (uplinks); TOML booleans are not numbers here
+            if not isinstance(value, list) or not all(
+                isinstance(v, int) and not isinstance(v, bool) for v in value
+            ):
+                raise ConfigError(f"[{section}] {f.name}: expected a list of integers")
+            return list(value)
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"[{section}] {f.name}: expected a list of strings")
         return list(value)

@@ -471,3 +471,20 @@ def test_two_routed_ports_with_one_station_id_rejected() -> None:
         parse_config(two.format("station_id = 7\n") + "routed = true\nstation_id = 7\n")
     assert len(parse_config(two.format("") + "routed = true\nstation_id = 7\n").radio) == 2
     assert len(parse_config(two.format("")).radio) == 2  # one routed port, one plain
+
+
+def test_uplinks_from_a_config_file_reach_the_engine(chain: list[Node]) -> None:
+    """``uplinks`` is a list of station ids in the TOML file (it was refused as not a list
+    of strings); anything but integers is refused."""
+    from shelterkit.config import parse_config
+    from shelterkit.errors import ConfigError
+    from shelterkit.links.radio import build_radio
+    from shelterkit.service.run import radio_link_settings
+
+    text = '[[radio]]\nport = "/dev/null"\nrouted = true\nuplinks = [{}]\n'
+    (radio,) = parse_config(text.format("48, 12")).radio
+    _driver, sync = build_radio(chain[1], radio_link_settings(radio), random.Random(1))
+    assert sync.uplinks == (48, 12)
+    for bad in ('"48"', "true", "4.5"):
+        with pytest.raises(ConfigError, match="uplinks: expected a list of integers"):
+            parse_config(text.format(bad))

@@ -33,8 +33,9 @@ Pushes. Some records do not wait for a round (docs/radio.md, "Pushes and routes"
   beacons and rounds (``ROUTED_STREAMS``), so a status does not flood every shelter.
   An uplink that does not answer is left for the next one on the list. What was handed,
   what waits to be handed on and who handed it to us survive a power loss: they are
-  written to the store (``model.handover``, ``Store.save_handovers``) before the ARQ's
-  acknowledgement of a push can go on air, and loaded before the first step, so a relay
+  written to the store (``model.handover``, ``Store.save_handovers``; received records
+  are marked before they are stored) before the ARQ's acknowledgement of a push can go
+  on air, and loaded before the first step, so a relay
   hands on after a restart what it had acknowledged, and a station does not send again
   what an uplink acknowledged.
 
@@ -56,7 +57,7 @@ from dataclasses import dataclass, field
 
 from shelterkit.errors import ConfigError, LinkError, ProtocolError
 from shelterkit.links.serial import DRIVERS, AtModemDriver, E220Config, E220Driver, SerialDriver
-from shelterkit.model.handover import HandoverChange, HandoverKey, HandoverTable
+from shelterkit.model.handover import Handover, HandoverChange, HandoverKey, HandoverTable
 from shelterkit.model.keys import short_id
 from shelterkit.model.kinds import Stream
 from shelterkit.model.record import MAX_SEQ, Record
@@ -663,47 +664,62 @@ class RadioSync:
     # -- pushes -----------------------------------------------------------------------------
 
     async def _on_push(self, push: Push, src: int, now: float) -> None:
-        """Records pushed by a neighbour: check and store them; relay them on."""
+        """Records pushed by a neighbour: check and store them; relay them on.
+
+        Records to hand towards city hall are marked as waiting *before* they are stored,
+        and both are durable before the ARQ's acknowledgement goes on air (``receive``):
+        a power loss in between leaves a mark with nothing behind it, which the next
+        hand-over finds empty and settles, while the sender, unacknowledged, pushes again.
+        """
         if self._flood_wires and set(self._flood_wires) <= set(push.records):
             self._flood_unsure.discard(src)  # it relays what we flooded: it has it
+        marked = await self._mark_incoming(push, src, now)
         result = await self.node.ingest(list(push.records))
         self.counters.records_received += len(result.stored)
-        if not self._upward:
-            return
-        held = [r for r in result.stored if r.stream in self._upward]
-        if result.duplicates:
-            # held already: stored by a receipt whose hand-over state a power loss cut off
-            # (no acknowledgement went out, so the sender tried again), or received before
-            held += await self._held_duplicates(push, result.stored)
-        keys = {
-            (r.origin, r.stream)
-            for r in held
-            if r.seq > self._handover.handed((r.origin, r.stream))
-        }
-        if not keys:
-            return
-        self._gather(now)
-        change = HandoverChange()
-        for key in sorted(keys):
-            change += self._handover.mark_pending(key, src)
-        # durable before the ARQ's acknowledgement of this push goes on air (``receive``)
-        await self._save_handover(change)
+        stored = {(r.origin, r.stream) for r in result.stored}
+        undo = HandoverChange()
+        for key, previous in marked.items():
+            if key not in stored:  # refused, or a copy of one we held: nothing new to hand on
+                undo += self._handover.revert(key, previous)
+        await self._save_handover(undo)
 
-    async def _held_duplicates(self, push: Push, stored: Sequence[Record]) -> list[Record]:
-        """Records of routed streams in ``push`` that were not stored now but that this
-        node holds, byte for byte (a forged copy of a held record is not held)."""
-        fresh = {r.id for r in stored}
-        out: list[Record] = []
+    async def _mark_incoming(
+        self, push: Push, src: int, now: float
+    ) -> dict[HandoverKey, Handover | None]:
+        """Mark the keys of ``push``'s records to hand on, durably; what they were before.
+
+        Only records of routed streams, of origins this node could accept (a stranger's
+        push cannot fill the table), above what was handed and not held already: a record
+        that reached us another way (backhaul) is not handed on again.
+        """
+        if not self._upward:
+            return {}
+        known = set(self._known_keys())
+        keys: set[HandoverKey] = set()
         for wire in push.records:
             try:
-                record = decode_wire(wire, verify_signature=False)  # compared with ours
+                record = decode_wire(wire, verify_signature=False)  # ingest verifies it
             except ProtocolError:
                 continue
-            if record.stream not in self._upward or record.id in fresh:
+            key = (record.origin, record.stream)
+            if (
+                record.stream not in self._upward
+                or record.origin not in known
+                or key in keys
+                or record.seq <= self._handover.handed(key)
+            ):
                 continue
-            if await self.node.store.get(record.id) is not None:
-                out.append(record)
-        return out
+            if await self.node.store.get(record.id) is None:
+                keys.add(key)
+        if not keys:
+            return {}
+        self._gather(now)
+        previous = {key: self._handover.entry(key) for key in sorted(keys)}
+        change = HandoverChange()
+        for key in previous:
+            change += self._handover.mark_pending(key, src)
+        await self._save_handover(change)
+        return previous
 
     async def _load_handover(self) -> None:
         """The hand-over state this port left in the store, once, before anything else."""

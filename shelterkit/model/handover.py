@@ -127,6 +127,20 @@ class HandoverTable:
         handed = 0 if entry is None else entry.handed
         return self._put(key, handed, True, came_from)
 
+    def revert(self, key: HandoverKey, previous: Handover | None) -> HandoverChange:
+        """Put ``key`` back as it was (``previous``; None: not held) after a mark that
+        turned out unfounded (the records it announced were refused)."""
+        if previous is None:
+            if key not in self._entries:
+                return HandoverChange()
+            del self._entries[key]
+            self._pending.discard(key)
+            return HandoverChange(drop=(key,))
+        return self._put(key, previous.handed, previous.pending, previous.came_from)
+
+    def entry(self, key: HandoverKey) -> Handover | None:
+        return self._entries.get(key)
+
     def mark_handed(self, key: HandoverKey, seq: int) -> HandoverChange:
         """An uplink acknowledged the records of ``key`` up to ``seq``."""
         entry = self._entries.get(key)

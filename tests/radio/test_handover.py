@@ -109,3 +109,17 @@ def test_bound_holds_and_the_store_mirrors_the_table() -> None:
 def test_default_bound_covers_a_city() -> None:
     # two routed streams for each of 48 shelters, city hall and its authority key
     assert MAX_HANDOVER_KEYS >= 2 * 50 * 4
+
+
+def test_revert_puts_a_key_back_as_it_was() -> None:
+    table = HandoverTable()
+    db: dict[HandoverKey, Handover] = {}
+    apply(db, table.mark_pending(key(1), came_from=3))
+    before = table.entry(key(1))
+    apply(db, table.mark_pending(key(1), came_from=5))
+    apply(db, table.revert(key(1), before))
+    assert table.came_from(key(1)) == 3 and table.pending() == [key(1)]
+    apply(db, table.mark_pending(key(2), came_from=5))
+    apply(db, table.revert(key(2), None))  # it was not held: forgotten again
+    assert table.entry(key(2)) is None and table.pending() == [key(1)]
+    assert {e.key: e for e in table.entries()} == db

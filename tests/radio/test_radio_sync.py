@@ -13,9 +13,11 @@ import pytest
 
 from shelterkit.links.radio import RadioSync, radio_safe
 from shelterkit.links.radio_medium import EmulatedRadio
+from shelterkit.model.handover import HandoverTable
 from shelterkit.model.kinds import EnrolBody, StatusBody, Stream
 from shelterkit.model.record import MAX_SEQ, Record, sign_record
 from shelterkit.radio.airtime import LoraParams
+from shelterkit.radio.compact import Push
 from shelterkit.radio.governor import audit_grants
 from shelterkit.radio.link import RadioLink
 from shelterkit.radio.medium import PathLoss, RadioMedium
@@ -386,25 +388,53 @@ async def test_handover_is_durable_before_the_acknowledgement_goes_on_air(
         raise AssertionError("the status acknowledged at the power loss never arrived")
 
 
-async def test_relay_holding_a_record_without_its_handover_hands_it_on(
-    chain: list[Node],
-) -> None:
-    """A power loss between storing pushed records and storing their hand-over state
-    leaves them held but not marked; no acknowledgement went out, so the sender pushes
-    them again: the relay then marks what it already held and hands it on."""
+async def test_power_loss_between_mark_and_records_is_harmless(chain: list[Node]) -> None:
+    """A relay marks pushed records as waiting before it stores them: a power loss in
+    between leaves a mark with nothing behind it (no acknowledgement went out). The
+    relay starts with that mark, finds nothing to hand on, and when the far station
+    pushes again it stores the status and hands it on."""
     nodes = chain[:3]
     hall, relay, far = nodes
     status = await far.publish(StatusBody(shelter="S02", headcount=9, battery_pct=20))
-    assert (await relay.ingest([status.wire])).stored  # stored, hand-over state lost
-    net = routed(nodes, 2_000.0, seed=6)
     key = (far.identity.public, Stream.STATUS)
+    await relay.store.save_handovers(2, HandoverTable().mark_pending(key, came_from=3))
+    net = routed(nodes, 2_000.0, seed=6)
     for _ in range(600):
         await net.run(net.now + 1.0)
         if (await hall.have()).head(*key) == status.seq:
             break
     else:
-        raise AssertionError("the relay never handed on the record it already held")
-    assert net.engines[2].counters.pushes_sent >= 1
+        raise AssertionError("the relay never handed on the status")
+    await net.run(net.now + 60.0)
+    assert [(h.key, h.handed, h.pending) for h in await relay.store.handovers(2)] == [
+        (key, status.seq, False)
+    ]
+
+
+async def test_relay_does_not_hand_on_what_reached_it_another_way(chain: list[Node]) -> None:
+    """A record the relay already holds (it came over backhaul, on its way to city hall
+    there) is not marked when a push repeats it: the relay spends no airtime on it.
+    A forged push in a trusted name marks nothing either."""
+    nodes = chain[:3]
+    _hall, relay, far = nodes
+    status = await far.publish(StatusBody(shelter="S02", headcount=9, battery_pct=20))
+    assert (await relay.ingest([status.wire])).stored
+    net = routed(nodes, 2_000.0, seed=6)
+    key = (far.identity.public, Stream.STATUS)
+    for _ in range(300):
+        await net.run(net.now + 1.0)
+        if [h.handed for h in await far.store.handovers(3)] == [status.seq]:
+            break
+    else:
+        raise AssertionError("the relay never acknowledged the far station's push")
+    await net.run(net.now + 120.0)
+    assert net.engines[2].counters.pushes_sent == 0
+    assert await relay.store.handovers(2) == []
+    forged = bytearray(status.wire)
+    forged[-1] ^= 1  # the signature no longer holds
+    await net.engines[2]._on_push(Push((bytes(forged),)), 3, net.now)
+    assert await relay.store.handovers(2) == [] and not net.engines[2]._handover.has_pending
+    assert (await relay.have()).head(*key) == status.seq
 
 
 @pytest.mark.parametrize("keep_handover", [True, False])

@@ -120,7 +120,9 @@ class RadioSettings:
     frequency_mhz: float = setting(922.0, "Centre frequency for AT modems, in MHz.")
     channel: int = setting(0, "E220 channel number (0: 920.6 MHz).")
     tx_power_dbm: int = setting(13, "Transmit power; 13 dBm = 20 mW, the Japanese limit.")
-    station_id: int = setting(0, "Link-level station id; 0: derived from the node key.")
+    station_id: int = setting(
+        0, "Link-level station id; 0: derived from the node key (one per routed port)."
+    )
     streams: list[str] = setting(
         ["alerts", "notices", "anpi", "status", "control"],
         "What this link carries (no message board on radio by default).",
@@ -205,6 +207,13 @@ SECTIONS: dict[str, type[Any]] = {
 def _check_value(section: str, f: dataclasses.Field[Any], expected: Any, value: Any) -> Any:
     origin = getattr(expected, "__origin__", expected)
     if origin is list:
+        (item,) = getattr(expected, "__args__", (str,))
+        if item is int:  # station ids (uplinks); TOML booleans are not numbers here
+            if not isinstance(value, list) or not all(
+                isinstance(v, int) and not isinstance(v, bool) for v in value
+            ):
+                raise ConfigError(f"[{section}] {f.name}: expected a list of integers")
+            return list(value)
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"[{section}] {f.name}: expected a list of strings")
         return list(value)
@@ -235,7 +244,7 @@ def _parse_table(cls: type[Any], name: str, values: dict[str, Any], source: str)
 def _parse_radios(values: Any, source: str) -> tuple[RadioSettings, ...]:
     if not isinstance(values, list) or not all(isinstance(v, dict) for v in values):
         raise ConfigError(f"{source}: radio ports are [[radio]] tables")
-    radios = []
+    radios: list[RadioSettings] = []
     for i, table in enumerate(values, start=1):
         radio = _parse_table(RadioSettings, f"radio {i}", table, source)
         if not radio.port:
@@ -245,6 +254,14 @@ def _parse_radios(values: Any, source: str) -> tuple[RadioSettings, ...]:
         unknown = [n for n in radio.streams if n.upper() not in Stream.__members__]
         if unknown:
             raise ConfigError(f"{source}: [[radio]] {i}: unknown stream {unknown[0]!r}")
+        # a routed port keeps its hand-over state by station id (docs/radio.md): two
+        # routed ports with one id (0: both derived from the node key) would mix theirs
+        if radio.routed and any(r.routed and r.station_id == radio.station_id for r in radios):
+            raise ConfigError(
+                f"{source}: [[radio]] {i}: another routed port has station id"
+                f" {radio.station_id or 'derived from the node key'}: give each its own"
+                " station_id"
+            )
         radios.append(radio)
     return tuple(radios)
 

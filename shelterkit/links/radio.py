@@ -31,7 +31,13 @@ Pushes. Some records do not wait for a round (docs/radio.md, "Pushes and routes"
   what it has not handed yet to its uplink as one acknowledged ``PUSH`` of many records,
   and that station does the same. On radio such records are then no longer part of
   beacons and rounds (``ROUTED_STREAMS``), so a status does not flood every shelter.
-  An uplink that does not answer is left for the next one on the list.
+  An uplink that does not answer is left for the next one on the list. What was handed,
+  what waits to be handed on and who handed it to us survive a power loss: they are
+  written to the store (``model.handover``, ``Store.save_handovers``; received records
+  are marked before they are stored) before the ARQ's acknowledgement of a push can go
+  on air, and loaded before the first step, so a relay
+  hands on after a restart what it had acknowledged, and a station does not send again
+  what an uplink acknowledged.
 
 Peers. There is no challenge-response on radio (docs/radio.md, "Peers on radio"): every
 record is signed and checked by ``accept_batch`` against this node's trust, whoever relays
@@ -51,6 +57,7 @@ from dataclasses import dataclass, field
 
 from shelterkit.errors import ConfigError, LinkError, ProtocolError
 from shelterkit.links.serial import DRIVERS, AtModemDriver, E220Config, E220Driver, SerialDriver
+from shelterkit.model.handover import Handover, HandoverChange, HandoverKey, HandoverTable
 from shelterkit.model.keys import short_id
 from shelterkit.model.kinds import Stream
 from shelterkit.model.record import MAX_SEQ, Record
@@ -320,11 +327,12 @@ class RadioSync:
         self._flood_unsure: set[int] = set()  # planned neighbours not known to hold it
         self._flood_repeats = 0
         self._repeat_flood_at: float | None = None
-        self._handed: dict[tuple[bytes, Stream], int] = {}
-        self._dirty: set[tuple[bytes, Stream]] = set()
-        # who handed us records of a key last: they do not go straight back there
-        self._came_from: dict[tuple[bytes, Stream], int] = {}
-        self._up_flight: tuple[int, int, dict[tuple[bytes, Stream], int]] | None = None
+        # per (origin, stream): handed up to which seq, what waits, who handed it to us
+        # (they do not go straight back there); durable in the store, loaded at the first
+        # step or receipt (``_load_handover``)
+        self._handover = HandoverTable(keep=node.signers)
+        self._handover_loaded = not self._upward  # nothing routed up: nothing to load
+        self._up_flight: tuple[int, int, dict[HandoverKey, int]] | None = None
         self._up_choice = 0
         self._up_failures = 0
         self._up_retry_at = 0.0
@@ -349,7 +357,15 @@ class RadioSync:
     # -- input ------------------------------------------------------------------------------
 
     async def receive(self, data: bytes, now: float) -> None:
-        """Bytes read from the port."""
+        """Bytes read from the port.
+
+        The ARQ queues the acknowledgement of a message it completes here, but it goes on
+        air only at a later ``step``: whatever handling a message writes to the store (its
+        records, the hand-over state of records to hand on) is durable before the sender
+        learns that we hold it. If a write fails, this raises and the transport stops
+        before that acknowledgement is sent.
+        """
+        await self._load_handover()
         for event in self.link.receive_bytes(data, now):
             await self._on_link_event(event, now)
 
@@ -362,7 +378,7 @@ class RadioSync:
             return
         flight = self._up_flight
         if flight is not None and (flight[0], flight[1]) == (event.dst, event.seq):
-            self._on_push_outcome(isinstance(event, Acknowledged), now)
+            await self._on_push_outcome(isinstance(event, Acknowledged), now)
             return
         peer = self.neighbours.get(event.dst)
         if peer is None or peer.in_flight != event.seq:
@@ -607,6 +623,7 @@ class RadioSync:
 
     async def step(self, now: float) -> LinkOutput:
         """Run timers and return what to write now, with when to call again."""
+        await self._load_handover()
         await self._push_if_due(now)
         if await self._beacon_if_due(now) and self.uplinks is None:
             # news here: sync at once with every neighbour heard lately that lacks it (with
@@ -647,29 +664,97 @@ class RadioSync:
     # -- pushes -----------------------------------------------------------------------------
 
     async def _on_push(self, push: Push, src: int, now: float) -> None:
-        """Records pushed by a neighbour: check and store them; relay them on."""
+        """Records pushed by a neighbour: check and store them; relay them on.
+
+        Records to hand towards city hall are marked as waiting *before* they are stored,
+        and both are durable before the ARQ's acknowledgement goes on air (``receive``):
+        a power loss in between leaves a mark with nothing behind it, which the next
+        hand-over finds empty and settles, while the sender, unacknowledged, pushes again.
+        """
         if self._flood_wires and set(self._flood_wires) <= set(push.records):
             self._flood_unsure.discard(src)  # it relays what we flooded: it has it
+        marked = await self._mark_incoming(push, src, now)
         result = await self.node.ingest(list(push.records))
         self.counters.records_received += len(result.stored)
-        if self._upward and any(r.stream in self._upward for r in result.stored):
-            self._gather(now)
-            for record in result.stored:
-                if record.stream in self._upward:
-                    self._dirty.add((record.origin, record.stream))
-                    self._came_from[(record.origin, record.stream)] = src
+        stored = {(r.origin, r.stream) for r in result.stored}
+        undo = HandoverChange()
+        for key, previous in marked.items():
+            if key not in stored:  # refused, or a copy of one we held: nothing new to hand on
+                undo += self._handover.revert(key, previous)
+        await self._save_handover(undo)
+
+    async def _mark_incoming(
+        self, push: Push, src: int, now: float
+    ) -> dict[HandoverKey, Handover | None]:
+        """Mark the keys of ``push``'s records to hand on, durably; what they were before.
+
+        Only records of routed streams, of origins this node could accept (a stranger's
+        push cannot fill the table), above what was handed and not held already: a record
+        that reached us another way (backhaul) is not handed on again.
+        """
+        if not self._upward:
+            return {}
+        known = set(self._known_keys())
+        keys: set[HandoverKey] = set()
+        for wire in push.records:
+            try:
+                record = decode_wire(wire, verify_signature=False)  # ingest verifies it
+            except ProtocolError:
+                continue
+            key = (record.origin, record.stream)
+            if (
+                record.stream not in self._upward
+                or record.origin not in known
+                or key in keys
+                or record.seq <= self._handover.handed(key)
+            ):
+                continue
+            if await self.node.store.get(record.id) is None:
+                keys.add(key)
+        if not keys:
+            return {}
+        self._gather(now)
+        previous = {key: self._handover.entry(key) for key in sorted(keys)}
+        change = HandoverChange()
+        for key in previous:
+            change += self._handover.mark_pending(key, src)
+        await self._save_handover(change)
+        return previous
+
+    async def _load_handover(self) -> None:
+        """The hand-over state this port left in the store, once, before anything else."""
+        if self._handover_loaded:
+            return
+        self._handover_loaded = True
+        entries = await self.node.store.handovers(self.station_id)
+        self._handover = HandoverTable(entries, keep=self.node.signers)
+        await self._save_handover(self._handover.take_evicted())
+        pending = len(self._handover.pending())
+        if pending:
+            log.info("radio station %d: records of %d keys to hand on", self.station_id, pending)
+
+    async def _save_handover(self, change: HandoverChange) -> None:
+        if change.dropped_pending:
+            log.warning(
+                "radio station %d: hand-over table full (%d keys); forgot %d keys with"
+                " records to hand on (they stay in the store and go by backhaul)",
+                self.station_id,
+                self._handover.max_keys,
+                change.dropped_pending,
+            )
+        await self.node.store.save_handovers(self.station_id, change)
 
     def _gather(self, now: float) -> None:
         """Wait a moment before a push towards city hall: records of the neighbours that
         report at the same time go in one message, and the stations that heard the same
         news do not all transmit at once (hidden from each other, they would collide at
         their common uplink)."""
-        if not self._dirty and self._up_flight is None:
+        if not self._handover.has_pending and self._up_flight is None:
             self._up_retry_at = max(self._up_retry_at, now + PUSH_GATHER_S * self.rng.random())
 
     def _next_push_at(self) -> float | None:
         times = [t for t in (self._flood_at, self._repeat_flood_at) if t is not None]
-        if self._dirty and self._up_flight is None:
+        if self._up_flight is None and self._handover.has_pending:
             times.append(self._up_retry_at)
         return min(times) if times else None
 
@@ -694,11 +779,11 @@ class RadioSync:
             if self._upward:
                 own = self.node.identity.public
                 self._gather(now)
-                self._dirty.update(
-                    (own, s)
-                    for s in self._upward
-                    if have.head(own, s) > self._handed.get((own, s), 0)
-                )
+                change = HandoverChange()
+                for s in sorted(self._upward):
+                    if have.head(own, s) > self._handover.handed((own, s)):
+                        change += self._handover.mark_pending((own, s))
+                await self._save_handover(change)
         if self._flood_at is not None and now >= self._flood_at:
             self._flood_at = None
             await self._flood(now)
@@ -708,7 +793,7 @@ class RadioSync:
             if self._flood_unsure and self._flood_repeats < (2 if blind else PUSH_REPEATS):
                 self._flood_repeats += 1
                 self._broadcast_flood(now)
-        if self._dirty and self._up_flight is None and now >= self._up_retry_at:
+        if self._up_flight is None and now >= self._up_retry_at and self._handover.has_pending:
             await self._push_upward(now)
 
     async def _flood(self, now: float) -> None:
@@ -762,24 +847,25 @@ class RadioSync:
         """Hand records not handed yet to the first uplink that answers."""
         assert self.uplinks is not None
         if not self.uplinks:  # city hall: nothing further to hand on
-            self._dirty.clear()
+            await self._save_handover(self._handover.settle_all())
             return
         uplink = self.uplinks[self._up_choice % len(self.uplinks)]
         wires: list[bytes] = []
-        sent: dict[tuple[bytes, Stream], int] = {}
+        sent: dict[HandoverKey, int] = {}
         held_back = False
-        for key in sorted(self._dirty):
+        settled = HandoverChange()
+        for key in self._handover.pending():
             origin, stream = key
-            if self._came_from.get(key) == uplink:
+            if self._handover.came_from(key) == uplink:
                 held_back = True
                 continue
             room = MAX_PUSH_RECORDS - len(wires)
             records = await self.node.store.records_range(
-                origin, stream, self._handed.get(key, 0) + 1, MAX_SEQ, room
+                origin, stream, self._handover.handed(key) + 1, MAX_SEQ, room
             )
             safe = radio_safe([r.wire for r in records])
             if not safe:
-                self._dirty.discard(key)  # nothing (more) that may cross a radio
+                settled += self._handover.settle(key)  # nothing (more) that may cross a radio
                 continue
             fitted = self._fit([*wires, *safe], MAX_UPWARD_FRAGMENTS)
             taken = len(fitted) - len(wires)
@@ -789,6 +875,7 @@ class RadioSync:
             sent[key] = records[taken - 1].seq
             if len(wires) >= MAX_PUSH_RECORDS or taken < len(safe):
                 break
+        await self._save_handover(settled)
         if not wires:
             if held_back:  # only records that came from that uplink: the next one
                 self._up_choice += 1
@@ -798,16 +885,18 @@ class RadioSync:
         self._up_flight = (uplink, seq, sent)
         self.counters.pushes_sent += 1
 
-    def _on_push_outcome(self, acknowledged: bool, now: float) -> None:
+    async def _on_push_outcome(self, acknowledged: bool, now: float) -> None:
         assert self._up_flight is not None
         _uplink, _seq, sent = self._up_flight
         self._up_flight = None
         if acknowledged:
             self._up_failures = 0
             self._up_choice = 0  # the best uplink again
+            change = HandoverChange()
             for key, seq in sent.items():
-                self._handed[key] = max(self._handed.get(key, 0), seq)
+                change += self._handover.mark_handed(key, seq)
             self._up_retry_at = now
+            await self._save_handover(change)
             return
         # that uplink is off or out of reach: the next one on the list, after a pause
         self._up_failures += 1

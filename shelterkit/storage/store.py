@@ -27,6 +27,7 @@ from shelterkit.model import codec
 from shelterkit.model.anpi import PublicPerson, public_view
 from shelterkit.model.fields import body_from_wire, body_to_wire
 from shelterkit.model.fold import entity_key
+from shelterkit.model.handover import MAX_HANDOVER_KEYS, Handover, HandoverChange
 from shelterkit.model.hlc import HybridClock
 from shelterkit.model.keys import Identity, short_id
 from shelterkit.model.kinds import BODY_TYPES, STREAM_OF, AnyBody, Kind, NoteStatus, Stream
@@ -759,6 +760,33 @@ class Store:
                 "INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value.to_bytes(8, "big"))
             )
 
+    async def save_handovers(self, station: int, change: HandoverChange) -> None:
+        """Write a change of radio port ``station``'s hand-over state (``model.handover``)
+        in one transaction: when this returns, it survives a power loss."""
+        if not change:
+            return
+        async with self._transaction() as db:
+            for origin, stream in change.drop:
+                await db.execute(
+                    "DELETE FROM radio_handover WHERE station = ? AND origin = ? AND stream = ?",
+                    (station, origin, int(stream)),
+                )
+            await db.executemany(
+                "INSERT OR REPLACE INTO radio_handover VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        station,
+                        e.origin,
+                        int(e.stream),
+                        e.handed,
+                        int(e.pending),
+                        e.came_from,
+                        e.touched,
+                    )
+                    for e in change.put
+                ],
+            )
+
     # -- reads --------------------------------------------------------------------------
 
     async def get_meta_int(self, key: str) -> int:
@@ -812,6 +840,27 @@ class Store:
             (origin, int(stream), first, last, min(limit, MAX_RANGE_RECORDS)),
         )
         return [bytes(wire) for (wire,) in rows]
+
+    async def handovers(self, station: int) -> list[Handover]:
+        """Radio port ``station``'s hand-over state, the most recently changed
+        ``MAX_HANDOVER_KEYS`` entries, oldest first."""
+        rows = await self._fetchall(
+            "SELECT origin, stream, handed, pending, came_from, touched FROM radio_handover"
+            " WHERE station = ? ORDER BY touched DESC LIMIT ?",
+            (station, MAX_HANDOVER_KEYS),
+        )
+        out = []
+        for origin, stream, handed, pending, came_from, touched in reversed(rows):
+            try:
+                kind = Stream(int(stream))
+            except ValueError:  # damaged on the card: forget that key (records are kept)
+                continue
+            out.append(
+                Handover(
+                    bytes(origin), kind, int(handed), bool(pending), int(came_from), int(touched)
+                )
+            )
+        return out
 
     async def rejections(self) -> dict[bytes, tuple[int, str]]:
         rows = await self._fetchall("SELECT origin, count, last_reason FROM rejections")

@@ -99,3 +99,29 @@ async def test_closed_store_refuses_writes(tmp_path: Path) -> None:
 async def test_integrity_check_ok(store: Store) -> None:
     await store.append_records([post(NODE, 1, 1)], 0)
     assert await store.integrity_check() == "ok"
+
+
+async def test_radio_handover_survives_a_reopen_per_station(tmp_path: Path) -> None:
+    from shelterkit.model.handover import HandoverTable
+
+    store = await Store.open(tmp_path / "db.sqlite")
+    table = HandoverTable()
+    change = table.mark_pending((NODE.public, Stream.STATUS), came_from=3)
+    change += table.mark_handed((CITY.public, Stream.ANPI), 12)
+    await store.save_handovers(2, change)
+    await store.save_handovers(9, HandoverTable().mark_handed((NODE.public, Stream.STATUS), 1))
+    await store.close()
+    store = await Store.open(tmp_path / "db.sqlite")
+    assert await store.handovers(2) == table.entries()
+    assert [(h.origin, h.handed) for h in await store.handovers(9)] == [(NODE.public, 1)]
+    assert await store.handovers(5) == []
+    small = HandoverTable(await store.handovers(2), max_keys=2)
+    await store.save_handovers(2, small.mark_pending((NODE.public, Stream.ANPI), 4))
+    assert await store.handovers(2) == small.entries()
+    assert len(await store.handovers(2)) == 2
+    conn = sqlite3.connect(tmp_path / "db.sqlite")
+    assert (6, "0006_radio_handover.sql") in conn.execute(
+        "SELECT version, name FROM schema_migrations"
+    ).fetchall()
+    conn.close()
+    await store.close()

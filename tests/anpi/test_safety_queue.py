@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import re
 import signal
 import sqlite3
@@ -29,16 +28,22 @@ from shelterkit.model.anpi import check_erase_code, new_person
 from shelterkit.model.kinds import Kind, PersonBody, PostBody, Stream
 from shelterkit.model.names import query_keys
 from shelterkit.model.record import Record, decode_record
-from shelterkit.paths import DataPaths, write_private_file
+from shelterkit.paths import DataPaths
 from shelterkit.portal.app import create_portal_app
-from shelterkit.service.node import Node, load_or_create_identity
+from shelterkit.service.node import Node
 from shelterkit.service.run import peer_app
 from shelterkit.storage.store import PENDING_BATCH, PendingOwn
 from shelterkit.sync import RADIO_STREAMS, PeerSummarized, Role, VersionVector
 from tests.admin.test_node_api import SECRET, auth
 from tests.anpi.test_safety_portal import codes, register, search, token
 from tests.conftest import CITY, FakeClock, NodeProcess, free_port, free_port_range, node_config
-from tests.storage.test_storage_faults import Phone, _start_hub, _stop, _wait_for, open_hub
+from tests.storage.test_storage_faults import (
+    Phone,
+    _start_hub,
+    _stop,
+    _wait_for,
+    enrol_at_new_hub,
+)
 
 NOW_MS = 1_800_000_000_000
 YAMADA = {"family": "山田", "given": "太郎", "consent": "yes"}
@@ -335,16 +340,7 @@ def _persons_at(db: Path) -> dict[str, tuple[int, bytes, bool]]:
 def test_registrations_queued_across_a_sigkill_reach_the_hub_and_a_deleted_one_never(
     tmp_path: Path, start_node: Callable[..., NodeProcess]
 ) -> None:
-    async def enrol() -> str:
-        hub = await open_hub(tmp_path)
-        paths = DataPaths(tmp_path / "S01")
-        key = load_or_create_identity(paths.node_key, os.urandom)
-        write_private_file(paths.enrolment, (await hub.enrol(key.public, "S01")).wire)
-        authority = hub.authority.public.hex()
-        await hub.close()
-        return authority
-
-    authority = asyncio.run(enrol())
+    _, authority = asyncio.run(enrol_at_new_hub(tmp_path))
     hub_port = free_port()
     port = free_port_range(2)  # the node's portal and peer listener, not the hub's port
     while hub_port in (port, port + 1):

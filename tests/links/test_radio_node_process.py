@@ -77,6 +77,15 @@ async def prepare(tmp_path: Path) -> tuple[str, list[Path]]:
     return authority, dirs
 
 
+def start_node_process(toml: Path, data: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+    """``shelterkit node`` with a config file, its output appended to ``log``."""
+    argv = [SHELTERKIT, "node", "--config", str(toml), "--data", str(data)]
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [*argv, "--listen", f"127.0.0.1:{port}"], stdout=out, stderr=subprocess.STDOUT
+        )
+
+
 def get(url: str) -> str:
     with urllib.request.urlopen(url, timeout=10) as r:
         return r.read().decode()
@@ -95,21 +104,7 @@ def test_alert_crosses_a_serial_cable(tmp_path: Path) -> None:
                 f'[node]\nauthority_keys = ["{authority}"]\n'
                 f'[[radio]]\ndriver = "cable"\nport = "{pty}"\n'
             )
-            with (tmp_path / f"{shelter}.log").open("wb") as out:
-                proc = subprocess.Popen(
-                    [
-                        SHELTERKIT,
-                        "node",
-                        "--config",
-                        str(toml),
-                        "--data",
-                        str(data),
-                        "--listen",
-                        f"127.0.0.1:{port}",
-                    ],
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                )
+            proc = start_node_process(toml, data, port, tmp_path / f"{shelter}.log")
             procs.append((proc, port))
             wait_healthy(f"http://127.0.0.1:{port}/", proc)
         far_port = procs[1][1]
@@ -202,21 +197,7 @@ def test_radio_hand_over_survives_sigkill(tmp_path: Path) -> None:
             f'[[radio]]\ndriver = "cable"\nport = "{pty}"\nstation_id = {station}\n'
             f"routed = true\nuplinks = [{uplink}]\n"
         )
-        with (tmp_path / f"{shelter}.log").open("ab") as out:
-            procs[shelter] = subprocess.Popen(
-                [
-                    SHELTERKIT,
-                    "node",
-                    "--config",
-                    str(toml),
-                    "--data",
-                    str(data),
-                    "--listen",
-                    f"127.0.0.1:{port}",
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
+        procs[shelter] = start_node_process(toml, data, port, tmp_path / f"{shelter}.log")
         wait_healthy(f"http://127.0.0.1:{port}/", procs[shelter])
 
     def kill(shelter: str) -> None:

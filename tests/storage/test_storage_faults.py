@@ -187,6 +187,18 @@ async def open_hub(root: Path) -> Hub:
     return await Hub.open(Config(node=NodeSettings(data_dir=str(root / "hub"))), clock)
 
 
+async def enrol_at_new_hub(root: Path, shelter: str = "S01") -> tuple[bytes, str]:
+    """A city-hall hub's data in ``root/hub`` and an enrolled node key in ``root/shelter``,
+    for processes started next: the node's key and the authority key (hex)."""
+    hub = await open_hub(root)
+    paths = DataPaths(root / shelter)
+    key = load_or_create_identity(paths.node_key, os.urandom)
+    write_private_file(paths.enrolment, (await hub.enrol(key.public, shelter)).wire)
+    authority = hub.authority.public.hex()
+    await hub.close()
+    return key.public, authority
+
+
 async def open_node(root: Path, hub: Hub, shelter: str = "S01") -> Node:
     data = root / shelter
     paths = DataPaths(data)
@@ -519,16 +531,7 @@ def test_restored_card_image_reuses_no_number_with_real_processes(
     summary, numbered after what it holds: no (origin, stream, seq) is signed twice,
     nothing acknowledged is lost, and staff see the restore."""
 
-    async def enrol() -> tuple[bytes, str]:
-        hub = await open_hub(tmp_path)
-        paths = DataPaths(tmp_path / "S01")
-        key = load_or_create_identity(paths.node_key, os.urandom)
-        write_private_file(paths.enrolment, (await hub.enrol(key.public, "S01")).wire)
-        authority = hub.authority.public.hex()
-        await hub.close()
-        return key.public, authority
-
-    origin, authority = asyncio.run(enrol())
+    origin, authority = asyncio.run(enrol_at_new_hub(tmp_path))
     hub_port = free_port()
     hub_log = tmp_path / "hub.log"
     hub = _start_hub(tmp_path, hub_port, hub_log)

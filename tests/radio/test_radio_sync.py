@@ -219,6 +219,18 @@ def routed(nodes: list[Node], spacing_m: float, *, seed: int) -> EmulatedRadio:
     return net
 
 
+async def run_until_held(
+    net: EmulatedRadio, node: Node, key: tuple[bytes, Stream], seq: int, failure: str
+) -> None:
+    """Run the radio second by second, at most ten minutes, until ``node`` holds ``seq``
+    of ``key``; ``failure`` says what never arrived."""
+    for _ in range(600):
+        await net.run(net.now + 1.0)
+        if (await node.have()).head(*key) == seq:
+            return
+    raise AssertionError(f"{failure} (t={net.now:.0f} s)")
+
+
 @pytest.mark.parametrize("seed", [1, 4])
 async def test_routed_chain_pushes_the_alert_out_and_status_up_only(
     chain: list[Node], seed: int
@@ -324,12 +336,7 @@ async def test_relay_hands_on_after_power_loss_what_it_acknowledged(
         (key, True, 3)
     ]
     net.engines[1] = hall_engine  # city hall is back
-    for _ in range(600):
-        await net.run(net.now + 1.0)
-        if (await hall.have()).head(*key) == status.seq:
-            break
-    else:
-        raise AssertionError(f"the status never reached city hall (t={net.now:.0f} s)")
+    await run_until_held(net, hall, key, status.seq, "the status never reached city hall")
     assert relay.counters.pushes_sent >= 1
     await net.run(net.now + 300.0)
     assert await status_copies(hall, far.identity.public) == 1
@@ -380,12 +387,9 @@ async def test_handover_is_durable_before_the_acknowledgement_goes_on_air(
     link = RadioLink(2, net.rng, profile=JP920_CS5MS, lora=SF9)
     net.engines[2] = RadioSync(chain[1], link, net.rng, uplinks=[1])
     net.engines[1] = hall_engine
-    for _ in range(600):
-        await net.run(net.now + 1.0)
-        if (await hall.have()).head(*key) == status.seq:
-            break
-    else:
-        raise AssertionError("the status acknowledged at the power loss never arrived")
+    await run_until_held(
+        net, hall, key, status.seq, "the status acknowledged at the power loss never arrived"
+    )
 
 
 async def test_power_loss_between_mark_and_records_is_harmless(chain: list[Node]) -> None:
@@ -399,12 +403,7 @@ async def test_power_loss_between_mark_and_records_is_harmless(chain: list[Node]
     key = (far.identity.public, Stream.STATUS)
     await relay.store.save_handovers(2, HandoverTable().mark_pending(key, came_from=3))
     net = routed(nodes, 2_000.0, seed=6)
-    for _ in range(600):
-        await net.run(net.now + 1.0)
-        if (await hall.have()).head(*key) == status.seq:
-            break
-    else:
-        raise AssertionError("the relay never handed on the status")
+    await run_until_held(net, hall, key, status.seq, "the relay never handed on the status")
     await net.run(net.now + 60.0)
     assert [(h.key, h.handed, h.pending) for h in await relay.store.handovers(2)] == [
         (key, status.seq, False)
